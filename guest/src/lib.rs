@@ -1,0 +1,97 @@
+//! The logic that shapes AWS HealthOmics "Run Status Change" events for NGS360.
+//!
+//! Built for `wasm32-wasip2` this crate is a WebAssembly component exporting
+//! `ngs360:omics-events/processor` (see `wit/`); built natively it is a plain library, so the
+//! same logic is unit-tested and benchmarked without a runtime. It is pure: no I/O, no
+//! environment, no clock, no randomness. The component is `no_std` and imports nothing at
+//! all, not even WASI. The component adapter in `component.rs` only converts types.
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+/// What `std`'s prelude would bring, for the `no_std` component build.
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+}
+
+pub mod context;
+pub mod event;
+pub mod flatten;
+pub mod json;
+pub mod logs;
+pub mod model;
+pub mod outputs;
+pub mod record;
+mod time;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use event::Event;
+pub use model::{ArchiveKey, Callback, Context, Error, FetchPlan, Identity, Outcome, OutputsLocation, Plan};
+
+use context::Run;
+use event::{Kind, is_finished};
+#[allow(unused_imports)]
+use prelude::*;
+
+/// This component's name, for the host's log lines.
+pub const NAME: &str = env!("CARGO_PKG_NAME");
+/// This component's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+impl Event {
+    /// Says whether this is a run status change to process and what the host must fetch:
+    /// always the run (its tags name the WES run); the tasks when the run has finished; the
+    /// outputs when it completed. `run` is the GetRun JSON, when the host already has it.
+    pub fn plan(&self, run: Option<&str>) -> Result<Plan, Error> {
+        let fields = self.fields();
+        let identity = match fields.classify()? {
+            Kind::Foreign(why) => return Ok(Plan::Ignore(why)),
+            Kind::Run(identity) => identity,
+        };
+        let run = run.map(Run::parse).transpose()?;
+        let outputs =
+            (identity.status == "COMPLETED").then(|| outputs::locate(&fields, &identity.run_id, run.as_ref()));
+        Ok(Plan::Process(FetchPlan { get_run: true, list_tasks: is_finished(&identity.status), outputs, identity }))
+    }
+
+    /// Shapes the record from what the host fetched.
+    pub fn transform(&self, ctx: &Context<'_>) -> Result<Outcome, Error> {
+        record::transform(self, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(event: &[u8]) -> Result<Plan, Error> {
+        Event::parse(event)?.plan(None)
+    }
+
+    #[test]
+    fn completed_runs_need_everything_and_running_ones_only_the_run() {
+        let ev = |status: &str| {
+            format!(
+                r#"{{"source":"aws.omics","detail-type":"Run Status Change","detail":{{"runId":"1","status":"{status}","runOutputUri":"s3://b/1"}}}}"#
+            )
+        };
+        let Plan::Process(p) = plan(ev("COMPLETED").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run && p.list_tasks);
+        assert_eq!(p.outputs, Some(OutputsLocation::Uri("s3://b/1/logs/outputs.json".into())));
+        let Plan::Process(p) = plan(ev("FAILED").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run && p.list_tasks && p.outputs.is_none());
+        let Plan::Process(p) = plan(ev("RUNNING").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run && !p.list_tasks && p.outputs.is_none());
+    }
+
+    #[test]
+    fn foreign_events_are_ignored() {
+        assert!(matches!(plan(br#"{"source":"aws.batch","detail-type":"Job"}"#), Ok(Plan::Ignore(_))));
+    }
+}

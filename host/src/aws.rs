@@ -1,0 +1,317 @@
+//! The AWS adapters: HealthOmics (GetRun, ListRunTasks) and S3 (outputs.json, the archive,
+//! guest components), and the callback key from Secrets Manager.
+//!
+//! Failures are sorted as SPEC section 3 says: a 4xx that retrying cannot fix is permanent;
+//! throttling, timeouts, 5xx and network failures (after the SDK's own retries) are
+//! transient.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_omics::config::http::HttpResponse;
+use aws_sdk_omics::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_omics::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_omics::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use serde_json::{Map, Value};
+
+use crate::config::ApiKey;
+use crate::error::TransientError;
+use crate::pipeline::{Archive, Enricher, FetchError, Fetched, Stored};
+
+/// Loads region, credentials and endpoints from the environment (the standard AWS
+/// variables, `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL_OMICS` among them).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The S3 client.
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(config)
+}
+
+/// The HealthOmics client. The SDK puts `workflows-` before the endpoint's host name for
+/// GetRun and ListRunTasks, even with a custom endpoint; for an endpoint on `localhost` or
+/// an IP address (a local emulator or test server, `AWS_ENDPOINT_URL_OMICS`) that name
+/// cannot resolve, so the prefix is dropped there. AWS's own endpoints are left alone.
+pub fn omics(config: &SdkConfig) -> aws_sdk_omics::Client {
+    let conf = aws_sdk_omics::config::Builder::from(config).interceptor(DropLocalHostPrefix("workflows-")).build();
+    aws_sdk_omics::Client::from_conf(conf)
+}
+
+/// The host of an `http(s)://` URI with `prefix` removed, when what remains is `localhost`
+/// or an IP address; `None` otherwise.
+fn strip_local_prefix(uri: &str, prefix: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let rest = rest.strip_prefix(prefix)?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let local = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
+    local.then(|| format!("{scheme}://{rest}"))
+}
+
+/// Removes a host prefix the SDK added, where it would make a local endpoint unreachable.
+#[derive(Debug)]
+struct DropLocalHostPrefix(&'static str);
+
+impl Intercept for DropLocalHostPrefix {
+    fn name(&self) -> &'static str {
+        "DropLocalHostPrefix"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if let Some(uri) = strip_local_prefix(request.uri(), self.0) {
+            request.set_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the callback key: the secret's JSON must have a non-empty string `AUTH_TOKEN`.
+pub async fn callback_key(config: &SdkConfig, secret_id: &str) -> Result<ApiKey, String> {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let out = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| format!("cannot read the secret {secret_id} (ENV_SECRETS): {}", DisplayErrorContext(&e)))?;
+    let text =
+        out.secret_string().ok_or_else(|| format!("the secret {secret_id} (ENV_SECRETS) has no string value"))?;
+    let json: Value =
+        serde_json::from_str(text).map_err(|_| format!("the secret {secret_id} (ENV_SECRETS) is not a JSON object"))?;
+    match json.get("AUTH_TOKEN").and_then(Value::as_str) {
+        Some(key) if !key.is_empty() => Ok(ApiKey::new(key.to_owned())),
+        _ => Err(format!("the secret {secret_id} (ENV_SECRETS) has no AUTH_TOKEN")),
+    }
+}
+
+/// HealthOmics and S3, as the guest's inputs.
+#[derive(Clone)]
+pub struct AwsEnricher {
+    pub omics: aws_sdk_omics::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Enricher for AwsEnricher {
+    async fn run(&self, run_id: &str) -> Fetched<String> {
+        let out = self.omics.get_run().id(run_id).send().await.map_err(|e| sort("GetRun", e))?;
+        Ok(Some(run_json(&out).to_string()))
+    }
+
+    async fn tasks(&self, run_id: &str) -> Fetched<String> {
+        let mut items = Vec::new();
+        let mut pages = self.omics.list_run_tasks().id(run_id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sort("ListRunTasks", e))?;
+            items.extend(page.items().iter().map(task_json));
+        }
+        Ok(Some(Value::Array(items).to_string()))
+    }
+
+    async fn outputs(&self, uri: &str) -> Fetched<Vec<u8>> {
+        let Some((bucket, key)) = parse_s3_uri(uri) else {
+            return Err(FetchError::Permanent(format!("outputs.json: `{uri}` is not an s3:// URI")));
+        };
+        match get_object(&self.s3, bucket, key, None).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(GetError::NotFound) => Ok(None),
+            Err(GetError::Fetch(e)) => Err(e),
+        }
+    }
+}
+
+/// Why an object could not be read.
+pub enum GetError {
+    NotFound,
+    Fetch(FetchError),
+}
+
+/// Reads a whole object.
+pub async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Vec<u8>, GetError> {
+    let out = s3.get_object().bucket(bucket).key(key).set_version_id(version_id.map(str::to_owned)).send().await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Err(GetError::NotFound),
+        Err(e) => return Err(GetError::Fetch(sort("GetObject", e))),
+    };
+    let body = out.body.collect().await.map_err(|e| {
+        GetError::Fetch(FetchError::Transient(TransientError {
+            call: "GetObject",
+            reason: format!("reading the body: {e}"),
+        }))
+    })?;
+    Ok(body.into_bytes().to_vec())
+}
+
+/// `s3://bucket/key` into its parts.
+pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+/// Sorts an SDK error into permanent and transient.
+fn sort<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    call: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> FetchError {
+    if let SdkError::ServiceError(service) = &err {
+        let code = service.err().code().unwrap_or("Unknown");
+        let status = Some(service.raw().status().as_u16());
+        let throttled =
+            matches!(code, "ThrottlingException" | "TooManyRequestsException" | "RequestTimeout" | "SlowDown");
+        if matches!(status, Some(400..=499)) && !matches!(status, Some(408 | 429)) && !throttled {
+            let what = match code {
+                "ResourceNotFoundException" | "NoSuchKey" | "NoSuchBucket" | "NotFound" => "not found",
+                "AccessDeniedException" | "AccessDenied" | "Forbidden" => "access denied",
+                "ValidationException" => "invalid request",
+                _ => "refused",
+            };
+            return FetchError::Permanent(format!("{call}: {what} ({code})"));
+        }
+    }
+    FetchError::Transient(TransientError { call, reason: DisplayErrorContext(&err).to_string() })
+}
+
+/// GetRun's output with the AWS CLI's keys (camelCase), the fields the guest may use.
+pub fn run_json(r: &aws_sdk_omics::operation::get_run::GetRunOutput) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    let s = |v: Option<&str>| v.map(|s| Value::from(s.to_owned()));
+    let t = |v: Option<&aws_sdk_omics::primitives::DateTime>| {
+        v.and_then(|d| d.fmt(aws_sdk_omics::primitives::DateTimeFormat::DateTime).ok()).map(Value::from)
+    };
+    put("arn", s(r.arn()));
+    put("id", s(r.id()));
+    put("uuid", s(r.uuid()));
+    put("status", r.status().map(|v| Value::from(v.as_str())));
+    put("workflowId", s(r.workflow_id()));
+    put("workflowType", r.workflow_type().map(|v| Value::from(v.as_str())));
+    put("workflowVersionName", s(r.workflow_version_name()));
+    put("workflowUuid", s(r.workflow_uuid()));
+    put("workflowOwnerId", s(r.workflow_owner_id()));
+    put("name", s(r.name()));
+    put("runGroupId", s(r.run_group_id()));
+    put("priority", r.priority().map(Value::from));
+    put("storageCapacity", r.storage_capacity().map(Value::from));
+    put("storageType", r.storage_type().map(|v| Value::from(v.as_str())));
+    put("outputUri", s(r.output_uri()));
+    put("runOutputUri", s(r.run_output_uri()));
+    put("logLevel", r.log_level().map(|v| Value::from(v.as_str())));
+    put("startedBy", s(r.started_by()));
+    put("creationTime", t(r.creation_time()));
+    put("startTime", t(r.start_time()));
+    put("stopTime", t(r.stop_time()));
+    put("statusMessage", s(r.status_message()));
+    put("failureReason", s(r.failure_reason()));
+    put("retentionMode", r.retention_mode().map(|v| Value::from(v.as_str())));
+    put("cacheId", s(r.cache_id()));
+    put("cacheBehavior", r.cache_behavior().map(|v| Value::from(v.as_str())));
+    put("engineVersion", s(r.engine_version()));
+    if let Some(loc) = r.log_location() {
+        let mut l = Map::new();
+        if let Some(v) = loc.engine_log_stream() {
+            l.insert("engineLogStream".into(), v.into());
+        }
+        if let Some(v) = loc.run_log_stream() {
+            l.insert("runLogStream".into(), v.into());
+        }
+        put("logLocation", Some(Value::Object(l)));
+    }
+    if let Some(tags) = r.tags() {
+        put("tags", Some(Value::Object(tags.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect())));
+    }
+    Value::Object(m)
+}
+
+/// One ListRunTasks item with the AWS CLI's keys.
+pub fn task_json(t: &aws_sdk_omics::types::TaskListItem) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    let time = |v: Option<&aws_sdk_omics::primitives::DateTime>| {
+        v.and_then(|d| d.fmt(aws_sdk_omics::primitives::DateTimeFormat::DateTime).ok()).map(Value::from)
+    };
+    put("taskId", t.task_id().map(Value::from));
+    put("status", t.status().map(|v| Value::from(v.as_str())));
+    put("name", t.name().map(Value::from));
+    put("cpus", t.cpus().map(Value::from));
+    put("cacheHit", t.cache_hit().map(Value::from));
+    put("memory", t.memory().map(Value::from));
+    put("gpus", t.gpus().map(Value::from));
+    put("instanceType", t.instance_type().map(Value::from));
+    put("creationTime", time(t.creation_time()));
+    put("startTime", time(t.start_time()));
+    put("stopTime", time(t.stop_time()));
+    Value::Object(m)
+}
+
+/// The data lake in S3: conditional writes (`If-None-Match: *`), AES256, JSON.
+#[derive(Clone)]
+pub struct S3Archive {
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Archive for S3Archive {
+    async fn put_new(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Stored, String> {
+        let result = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type("application/json")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .if_none_match("*")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Stored::Written),
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => Ok(Stored::AlreadyArchived),
+            Err(e) => Err(format!("PutObject: {}", DisplayErrorContext(&e))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_prefix_is_dropped_for_local_endpoints_only() {
+        assert_eq!(
+            strip_local_prefix("http://workflows-127.0.0.1:9000/run/1", "workflows-").as_deref(),
+            Some("http://127.0.0.1:9000/run/1")
+        );
+        assert_eq!(
+            strip_local_prefix("http://workflows-localhost:9000/run/1/task?maxResults=1", "workflows-").as_deref(),
+            Some("http://localhost:9000/run/1/task?maxResults=1")
+        );
+        assert_eq!(strip_local_prefix("https://workflows-omics.eu-west-1.amazonaws.com/run/1", "workflows-"), None);
+        assert_eq!(strip_local_prefix("http://127.0.0.1:9000/run/1", "workflows-"), None);
+    }
+
+    #[test]
+    fn s3_uris() {
+        assert_eq!(parse_s3_uri("s3://b/k/o.json"), Some(("b", "k/o.json")));
+        assert_eq!(parse_s3_uri("s3://b/"), None);
+        assert_eq!(parse_s3_uri("https://b/k"), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! The function's configuration, from the environment (SPEC section 8).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The callback key. Never printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> ApiKey {
+        ApiKey(key)
+    }
+
+    /// The key itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// Where the callback key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// No key: callbacks go without `X-Internal-API-Key`.
+    None,
+    /// `AUTH_TOKEN`.
+    Direct(ApiKey),
+    /// The Secrets Manager secret `ENV_SECRETS`, JSON key `AUTH_TOKEN`, read at cold start.
+    Secret(String),
+}
+
+/// Where the guest component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestSource {
+    /// The component bundled in the binary.
+    Bundled,
+    /// A file.
+    Path(String),
+    /// An S3 object.
+    S3 { bucket: String, key: String, version_id: Option<String> },
+}
+
+impl fmt::Display for GuestSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuestSource::Bundled => f.write_str("bundled"),
+            GuestSource::Path(p) => f.write_str(p),
+            GuestSource::S3 { bucket, key, version_id: None } => write!(f, "s3://{bucket}/{key}"),
+            GuestSource::S3 { bucket, key, version_id: Some(v) } => write!(f, "s3://{bucket}/{key}?versionId={v}"),
+        }
+    }
+}
+
+/// Everything the function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `API_SERVER`, without a trailing slash.
+    pub api_server: String,
+    /// `DATA_LAKE_BUCKET`.
+    pub bucket: String,
+    /// `S3_PREFIX`, without leading or trailing slashes.
+    pub prefix: String,
+    /// `VERBOSE_LOGGING=true`.
+    pub verbose: bool,
+    /// `AUTH_TOKEN` or `ENV_SECRETS`.
+    pub key: KeySource,
+    /// `GUEST_COMPONENT`.
+    pub guest: GuestSource,
+    /// `GUEST_SHA256`: the pinned sha256 of the guest component, lower-case hex.
+    pub guest_sha256: Option<String>,
+    /// `GUEST_REFRESH_SECONDS`: how often to look for a new component (0: never).
+    pub guest_refresh: Duration,
+    /// `CALLBACK_TIMEOUT_SECONDS`: the whole callback request's time limit.
+    pub callback_timeout: Duration,
+}
+
+/// The archive prefix when `S3_PREFIX` is not set.
+pub const DEFAULT_PREFIX: &str = "omics-run-events";
+/// The callback's time limit when `CALLBACK_TIMEOUT_SECONDS` is not set.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `get`; empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
+
+        let api_server = required("API_SERVER")?;
+        if !(api_server.starts_with("https://") || api_server.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                var: "API_SERVER",
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
+        let bucket = required("DATA_LAKE_BUCKET")?;
+        let key = match (var("AUTH_TOKEN"), var("ENV_SECRETS")) {
+            (Some(token), _) => KeySource::Direct(ApiKey(token)),
+            (None, Some(secret)) => KeySource::Secret(secret),
+            (None, None) => KeySource::None,
+        };
+        let guest = match var("GUEST_COMPONENT") {
+            None => GuestSource::Bundled,
+            Some(s) => parse_guest_source(&s)?,
+        };
+        let guest_sha256 = match var("GUEST_SHA256") {
+            None => None,
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Some(h.to_ascii_lowercase()),
+            Some(_) => {
+                return Err(ConfigError::Invalid { var: "GUEST_SHA256", reason: "must be 64 hex digits".into() });
+            }
+        };
+        Ok(Config {
+            api_server: api_server.trim_end_matches('/').to_owned(),
+            bucket,
+            prefix: var("S3_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()).trim_matches('/').to_owned(),
+            verbose: var("VERBOSE_LOGGING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            key,
+            guest,
+            guest_sha256,
+            guest_refresh: Duration::from_secs(seconds(&var, "GUEST_REFRESH_SECONDS", 0)?),
+            callback_timeout: match var("CALLBACK_TIMEOUT_SECONDS") {
+                None => DEFAULT_CALLBACK_TIMEOUT,
+                Some(_) => Duration::from_secs(seconds(&var, "CALLBACK_TIMEOUT_SECONDS", 10)?.max(1)),
+            },
+        })
+    }
+
+    /// The callback URL: `{API_SERVER}/internal/callbacks/omics-state-change`.
+    pub fn callback_url(&self) -> String {
+        format!("{}/internal/callbacks/omics-state-change", self.api_server)
+    }
+}
+
+fn seconds(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError::Invalid { var: name, reason: format!("`{v}` is not a whole number of seconds") }),
+    }
+}
+
+/// `GUEST_COMPONENT`: `s3://bucket/key[?versionId=V]` or a path.
+pub fn parse_guest_source(s: &str) -> Result<GuestSource, ConfigError> {
+    let Some(rest) = s.strip_prefix("s3://") else {
+        return Ok(GuestSource::Path(s.to_owned()));
+    };
+    let (location, version_id) = match rest.split_once('?') {
+        None => (rest, None),
+        Some((location, query)) => match query.strip_prefix("versionId=") {
+            Some(v) if !v.is_empty() && !v.contains('&') => (location, Some(v.to_owned())),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: "GUEST_COMPONENT",
+                    reason: "the only query an s3:// URI may carry is ?versionId=...".into(),
+                });
+            }
+        },
+    };
+    match location.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
+            Ok(GuestSource::S3 { bucket: bucket.into(), key: key.into(), version_id })
+        }
+        _ => {
+            Err(ConfigError::Invalid { var: "GUEST_COMPONENT", reason: "an s3:// URI needs a bucket and a key".into() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] =
+        [("API_SERVER", "https://wes.example.org/ga4gh/wes/v1/"), ("DATA_LAKE_BUCKET", "lake")];
+
+    #[test]
+    fn defaults() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.callback_url(), "https://wes.example.org/ga4gh/wes/v1/internal/callbacks/omics-state-change");
+        assert_eq!(c.prefix, "omics-run-events");
+        assert!(!c.verbose);
+        assert_eq!(c.key, KeySource::None);
+        assert_eq!(c.guest, GuestSource::Bundled);
+        assert_eq!(c.callback_timeout, Duration::from_secs(10));
+        assert_eq!(c.guest_refresh, Duration::ZERO);
+    }
+
+    #[test]
+    fn missing_or_empty_required_variables_are_named() {
+        assert_eq!(config(&[("DATA_LAKE_BUCKET", "b")]), Err(ConfigError::Missing("API_SERVER")));
+        assert_eq!(
+            config(&[("API_SERVER", "https://x"), ("DATA_LAKE_BUCKET", " ")]),
+            Err(ConfigError::Missing("DATA_LAKE_BUCKET"))
+        );
+        let msg = ConfigError::Missing("API_SERVER").to_string();
+        assert!(msg.starts_with("API_SERVER "), "{msg}");
+    }
+
+    #[test]
+    fn key_sources_and_the_key_is_never_printed() {
+        let mut vars = BASE.to_vec();
+        vars.push(("ENV_SECRETS", "ngs360/omics"));
+        assert_eq!(config(&vars).unwrap().key, KeySource::Secret("ngs360/omics".into()));
+        vars.push(("AUTH_TOKEN", "s3cr3t-value"));
+        let c = config(&vars).unwrap();
+        assert_eq!(c.key, KeySource::Direct(ApiKey::new("s3cr3t-value".into())));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn verbose_prefix_and_timeouts() {
+        let mut vars = BASE.to_vec();
+        vars.extend([("VERBOSE_LOGGING", "TRUE"), ("S3_PREFIX", "/a/b/"), ("CALLBACK_TIMEOUT_SECONDS", "3")]);
+        let c = config(&vars).unwrap();
+        assert!(c.verbose);
+        assert_eq!(c.prefix, "a/b");
+        assert_eq!(c.callback_timeout, Duration::from_secs(3));
+        vars.push(("GUEST_REFRESH_SECONDS", "soon"));
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { var: "GUEST_REFRESH_SECONDS", .. })));
+    }
+
+    #[test]
+    fn api_server_must_be_a_url() {
+        assert!(matches!(
+            config(&[("API_SERVER", "wes.example.org"), ("DATA_LAKE_BUCKET", "b")]),
+            Err(ConfigError::Invalid { var: "API_SERVER", .. })
+        ));
+    }
+
+    #[test]
+    fn guest_sources() {
+        assert_eq!(parse_guest_source("/opt/guest.wasm").unwrap(), GuestSource::Path("/opt/guest.wasm".into()));
+        assert_eq!(
+            parse_guest_source("s3://b/k/g.wasm?versionId=v1").unwrap(),
+            GuestSource::S3 { bucket: "b".into(), key: "k/g.wasm".into(), version_id: Some("v1".into()) }
+        );
+        assert!(parse_guest_source("s3://b").is_err());
+        assert!(parse_guest_source("s3://b/k?x=1").is_err());
+        let mut vars = BASE.to_vec();
+        vars.push(("GUEST_SHA256", "abc"));
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { var: "GUEST_SHA256", .. })));
+    }
+}

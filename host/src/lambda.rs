@@ -1,0 +1,157 @@
+//! Lambda mode and `process`: the cold start (configuration, SDK clients, callback key,
+//! guest, all once) and the runtime loop.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::value::RawValue;
+use tracing::{error, info, warn};
+
+use crate::aws::{self, AwsEnricher, S3Archive};
+use crate::callback::WesClient;
+use crate::config::{Config, KeySource};
+use crate::error::Error;
+use crate::guest::{Limits, Runtime};
+use crate::pipeline::{ArchiveTarget, Handler};
+use crate::refresh::{self, GuestSlot};
+
+/// The handler with real AWS and HTTP behind it.
+pub type Function = Handler<AwsEnricher, S3Archive, WesClient>;
+
+/// Everything made once per cold start. The guest and the callback key load concurrently.
+pub async fn cold_start(config: &Config) -> Result<Function, String> {
+    let started = Instant::now();
+    let sdk = aws::sdk_config().await;
+    let s3 = aws::s3(&sdk);
+    let omics = aws::omics(&sdk);
+    let runtime = Runtime::new().map_err(|e| e.to_string())?;
+    let guest = refresh::load(&runtime, &config.guest, config.guest_sha256.as_deref(), Some(&s3), Limits::default());
+    let key = async {
+        match &config.key {
+            KeySource::None => Ok(None),
+            KeySource::Direct(key) => Ok(Some(key.clone())),
+            KeySource::Secret(id) => aws::callback_key(&sdk, id).await.map(Some),
+        }
+    };
+    let (guest, key) = tokio::join!(guest, key);
+    let guest = guest.map_err(|e| e.to_string())?;
+    let key = key?;
+    if key.is_none() {
+        warn!("no callback key (AUTH_TOKEN or ENV_SECRETS): callbacks go without {}", crate::callback::KEY_HEADER);
+    }
+    let notifier = WesClient::new(config.callback_url(), key, config.callback_timeout)?;
+    info!(
+        guest = %guest.label(),
+        guest_source = %guest.source(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ready"
+    );
+    Ok(Handler {
+        guest: GuestSlot::new(guest),
+        enricher: AwsEnricher { omics, s3: s3.clone() },
+        archive: S3Archive { s3 },
+        notifier,
+        target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone() },
+    })
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Diagnostic {
+        let kind = match &e {
+            Error::Config(_) => "ConfigError",
+            Error::Load(_) => "GuestLoadError",
+            Error::Guest(_) => "GuestError",
+            Error::Enrichment(_) => "EnrichmentError",
+            Error::Archive { .. } | Error::ArchiveAndCallback { .. } => "ArchiveError",
+            Error::Callback(_) => "CallbackError",
+            Error::Input(_) => "InputError",
+        };
+        Diagnostic { error_type: kind.into(), error_message: e.to_string() }
+    }
+}
+
+/// Runs as the Lambda function until the runtime API goes away. A cold start that fails
+/// is reported to the runtime API's init error endpoint, and the process exits.
+pub async fn run() -> ExitCode {
+    let function = match Config::from_env().map_err(|e| e.to_string()) {
+        Ok(config) => cold_start(&config).await,
+        Err(e) => Err(e),
+    };
+    let function = match function {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            error!("cold start failed: {e}");
+            report_init_error(&e).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let function = function.clone();
+        async move {
+            let bytes: Arc<[u8]> = Arc::from(event.payload.get().as_bytes());
+            function.handle(bytes).await.map(|report| report.response())
+        }
+    }))
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("the Lambda runtime loop stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// POST /2018-06-01/runtime/init/error, as the Lambda runtime API asks of a runtime whose
+/// initialisation failed.
+async fn report_init_error(message: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else { return };
+    let body = serde_json::json!({ "errorType": "Runtime.InitError", "errorMessage": message });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await;
+    if let Err(e) = sent {
+        error!("could not report the init error to the runtime API: {e}");
+    }
+}
+
+/// `process EVENT.json`: one event through the whole pipeline, as Lambda would run it.
+pub async fn process(event: &std::path::Path) -> ExitCode {
+    let bytes = match std::fs::read(event) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read the event {}: {e}", event.display());
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let function = match cold_start(&config).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match function.handle(Arc::from(bytes)).await {
+        Ok(report) => {
+            println!("{}", report.response());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `transform` and `check` through the binary, over every fixture case.
+
+use crate::support::{Fixture, TempDir, fixtures, run};
+
+#[test]
+fn transform_gives_every_fixture_record_byte_for_byte() {
+    let all = Fixture::all();
+    assert!(all.len() >= 20, "the fixture suite has {} cases", all.len());
+    for f in &all {
+        let dir = fixtures().join(&f.name);
+        let event = dir.join("event.json");
+        let context = dir.join("context.json");
+        let mut args = vec!["transform", event.to_str().unwrap()];
+        if context.is_file() {
+            args.extend(["--context", context.to_str().unwrap()]);
+        }
+        let (code, stdout, stderr) = run(&args, &[]);
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{}: {stderr}", f.name);
+        if let Some(record) = f.record() {
+            assert_eq!(code, 0, "{}: {stderr}", f.name);
+            assert_eq!(stdout, format!("{record}\n"), "{}", f.name);
+            let callback = f.expected["callback"].as_str().unwrap();
+            assert!(stderr.lines().any(|l| l.starts_with(&format!("callback: {callback}"))), "{}: {stderr}", f.name);
+            if let Some(key) = f.expected["archive_key"].as_str() {
+                assert!(stderr.contains(&format!("/omics-run-events/{key}")), "{}: {stderr}", f.name);
+            }
+        } else if f.expected.get("ignored").is_some() {
+            assert_eq!((code, stdout.as_str()), (0, ""), "{}", f.name);
+            assert_eq!(stderr.lines().count(), 1, "{}: {stderr}", f.name);
+            assert!(stderr.starts_with("ignored: "), "{}: {stderr}", f.name);
+        } else {
+            assert_eq!((code, stdout.as_str()), (1, ""), "{}", f.name);
+            assert_eq!(stderr.lines().count(), 1, "{}: {stderr}", f.name);
+            assert!(stderr.starts_with("error: the guest refused the event: "), "{}: {stderr}", f.name);
+        }
+    }
+}
+
+#[test]
+fn check_passes_on_the_fixtures_and_prints_a_diff_when_a_case_fails() {
+    let (code, stdout, _) = run(&["check", "bundled", "--fixtures", fixtures().to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let n = Fixture::all().len();
+    assert!(stdout.contains(&format!("{n} cases: {n} passed, 0 failed")), "{stdout}");
+
+    // A copy of two cases, one with a changed value, one with two keys swapped.
+    let tmp = TempDir::new("check");
+    for name in ["eventbridge-omics-run-running", "eventbridge-omics-run-failed"] {
+        let from = fixtures().join(name);
+        let to = tmp.0.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for file in ["event.json", "context.json", "expected.json"] {
+            std::fs::copy(from.join(file), to.join(file)).unwrap();
+        }
+    }
+    let running = tmp.0.join("eventbridge-omics-run-running/expected.json");
+    let text = std::fs::read_to_string(&running).unwrap().replace("\"Project\": \"P-0042\"", "\"Project\": \"P-9999\"");
+    std::fs::write(&running, text).unwrap();
+    let failed = tmp.0.join("eventbridge-omics-run-failed/expected.json");
+    let mut expected: serde_json::Value = serde_json::from_slice(&std::fs::read(&failed).unwrap()).unwrap();
+    let record = expected["record"].as_object_mut().unwrap();
+    let (status, time) = (record.shift_remove("status").unwrap(), record.shift_remove("event_time").unwrap());
+    let mut reordered = serde_json::Map::new();
+    reordered.insert("omics_run_id".into(), record.shift_remove("omics_run_id").unwrap());
+    reordered.insert("event_time".into(), time);
+    reordered.insert("status".into(), status);
+    reordered.extend(record.clone());
+    expected["record"] = reordered.into();
+    std::fs::write(&failed, serde_json::to_string_pretty(&expected).unwrap()).unwrap();
+
+    let (code, stdout, _) = run(&["check", "bundled", "--fixtures", tmp.0.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL  eventbridge-omics-run-running"), "{stdout}");
+    assert!(stdout.contains(r#"~ tags: expected {"Project":"P-9999""#), "{stdout}");
+    assert!(stdout.contains("FAIL  eventbridge-omics-run-failed"), "{stdout}");
+    assert!(stdout.contains("key order differs from position 1: expected [event_time, status"), "{stdout}");
+    assert!(stdout.contains("2 cases: 0 passed, 2 failed"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_are_one_clear_line_and_exit_2() {
+    let (code, _, stderr) = run(&["transform"], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("error: transform needs EVENT.json\n"), "{stderr}");
+    let (code, _, stderr) = run(&["transform", "/nonexistent/event.json"], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("error: cannot read the event /nonexistent/event.json: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one test binary, real peers on loopback (moto's S3 and Secrets
+//! Manager, a HealthOmics test server, a WES API test server, a Lambda runtime API server),
+//! the real binary and the real guest.
+
+mod support;
+
+mod cli;
+mod hostile;
+mod lambda;
+mod pipeline;

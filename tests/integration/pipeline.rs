@@ -1,0 +1,295 @@
+//! The whole pipeline in-process, against real peers on loopback: moto's S3 through
+//! aws-sdk-s3, the HealthOmics test server through aws-sdk-omics, the WES API test server
+//! through reqwest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ngs360_omics::aws::{self, AwsEnricher, S3Archive};
+use ngs360_omics::callback::WesClient;
+use ngs360_omics::config::ApiKey;
+use ngs360_omics::error::Error;
+use ngs360_omics::guest::{Limits, Runtime};
+use ngs360_omics::lambda::Function;
+use ngs360_omics::pipeline::{ArchiveTarget, CallbackResult, Handler, Report, Stored};
+use ngs360_omics::refresh::GuestSlot;
+use serde_json::{Value, json};
+
+use crate::support::moto::{self, bucket};
+use crate::support::omics::{self, Omics};
+use crate::support::wes::{Mode, Wes};
+use crate::support::{FIXTURE_OUTPUTS, Fixture, serve_fixture};
+
+pub const KEY: &str = "k-3f9a-callback-key-7c21";
+
+struct Peers {
+    omics: Omics,
+    wes: Wes,
+    bucket: String,
+    s3: aws_sdk_s3::Client,
+    handler: Function,
+}
+
+async fn peers(tag: &str) -> Peers {
+    peers_with(tag, |_| {}).await
+}
+
+async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
+    let omics = Omics::start().await;
+    let wes = Wes::start(KEY).await;
+    let bucket = bucket(tag).await;
+    let s3 = moto::s3().await;
+    let omics_client = aws::omics(&moto::sdk_config(&omics.url()).await);
+    let guest = Runtime::new().unwrap().bundled(Limits::default()).unwrap();
+    let url = format!("{}/internal/callbacks/omics-state-change", wes.api_server());
+    let mut handler = Handler {
+        guest: GuestSlot::new(guest),
+        enricher: AwsEnricher { omics: omics_client, s3: s3.clone() },
+        archive: S3Archive { s3: s3.clone() },
+        notifier: WesClient::new(url, Some(ApiKey::new(KEY.into())), Duration::from_secs(1)).unwrap(),
+        target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
+    };
+    tweak(&mut handler);
+    Peers { omics, wes, bucket, s3, handler }
+}
+
+impl Peers {
+    /// Every object in the archive bucket: key to body.
+    async fn archive(&self) -> Vec<(String, String)> {
+        let listed = self.s3.list_objects_v2().bucket(&self.bucket).send().await.unwrap();
+        let mut out = Vec::new();
+        for obj in listed.contents() {
+            let key = obj.key().unwrap().to_owned();
+            let body = self.s3.get_object().bucket(&self.bucket).key(&key).send().await.unwrap();
+            let bytes = body.body.collect().await.unwrap().into_bytes();
+            out.push((key, String::from_utf8(bytes.to_vec()).unwrap()));
+        }
+        out
+    }
+}
+
+/// A run event of the given status for a run nobody else uses.
+fn event(status: &str, run_id: &str, event_id: &str, outputs_bucket: &str) -> Vec<u8> {
+    json!({
+        "version": "0", "id": event_id, "detail-type": "Run Status Change", "source": "aws.omics",
+        "account": "111122223333", "time": "2026-03-02T14:05:09Z", "region": "eu-west-1",
+        "resources": [format!("arn:aws:omics:eu-west-1:111122223333:run/{run_id}")],
+        "detail": {"arn": format!("arn:aws:omics:eu-west-1:111122223333:run/{run_id}"), "status": status,
+                   "runId": run_id, "runOutputUri": format!("s3://{outputs_bucket}/runs/{run_id}")}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn run_json(run_id: &str, wes_run_id: Option<&str>) -> Value {
+    let mut tags = json!({"Project": "P-7"});
+    if let Some(w) = wes_run_id {
+        tags["WESRunId"] = w.into();
+    }
+    json!({"arn": format!("arn:aws:omics:eu-west-1:111122223333:run/{run_id}"), "id": run_id,
+           "uuid": "5d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a", "status": "COMPLETED", "tags": tags,
+           "creationTime": "2026-03-02T12:58:41.120Z"})
+}
+
+const WES_RUN: &str = "0b5c3f0e-6a36-4b0e-9d43-64c4a4f0a0e1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_case_gives_the_expected_archive_and_callback() {
+    let p = peers("fixtures").await;
+    let _outputs = FIXTURE_OUTPUTS.lock().await;
+    for f in Fixture::all() {
+        serve_fixture(&p.omics, &p.s3, &f).await;
+        let posted_before = p.wes.accepted().len();
+        let result = p.handler.handle(Arc::from(f.event.clone())).await;
+        if let Some(record) = f.record() {
+            let Ok(Report::Processed { uri, stored, callback, .. }) = result else { panic!("{}: {result:?}", f.name) };
+            assert_eq!(stored, Stored::Written, "{}", f.name);
+            let key = format!("omics-run-events/{}", f.expected["archive_key"].as_str().unwrap());
+            assert_eq!(uri, format!("s3://{}/{key}", p.bucket), "{}", f.name);
+            let body = p.s3.get_object().bucket(&p.bucket).key(&key).send().await.unwrap();
+            assert_eq!(body.server_side_encryption().map(|s| s.as_str()), Some("AES256"), "{}", f.name);
+            assert_eq!(body.content_type(), Some("application/json"), "{}", f.name);
+            let stored_record = String::from_utf8(body.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+            assert_eq!(stored_record, record, "{}", f.name);
+            let posted = p.wes.accepted();
+            match f.expected["callback"].as_str().unwrap() {
+                "send" => {
+                    assert!(matches!(callback, CallbackResult::Sent(200)), "{}: {callback:?}", f.name);
+                    assert_eq!(posted.len(), posted_before + 1, "{}", f.name);
+                    assert_eq!(serde_json::to_string(posted.last().unwrap()).unwrap(), record, "{}", f.name);
+                }
+                _ => {
+                    assert!(matches!(callback, CallbackResult::Skipped(_)), "{}: {callback:?}", f.name);
+                    assert_eq!(posted.len(), posted_before, "{}", f.name);
+                }
+            }
+        } else if f.expected.get("ignored").is_some() {
+            assert!(matches!(result, Ok(Report::Ignored(_))), "{}: {result:?}", f.name);
+        } else {
+            assert!(matches!(result, Err(Error::Guest(_))), "{}: {result:?}", f.name);
+        }
+    }
+    // The shared-task-names fixture has four tasks: two pages of ListRunTasks.
+    assert!(p.omics.calls("/run/4417021/task") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_is_archived_once_and_both_invocations_succeed() {
+    let p = peers("redelivery").await;
+    let outputs = bucket("redelivery-out").await;
+    p.omics.set("8100001", omics::Run::Found { run: run_json("8100001", Some(WES_RUN)), tasks: vec![] });
+    let ev: Arc<[u8]> = Arc::from(event("RUNNING", "8100001", "e-8100001", &outputs));
+    let first = p.handler.handle(ev.clone()).await.unwrap();
+    let second = p.handler.handle(ev).await.unwrap();
+    let Report::Processed { stored: s1, .. } = first else { panic!() };
+    let Report::Processed { stored: s2, .. } = second else { panic!() };
+    assert_eq!((s1, s2), (Stored::Written, Stored::AlreadyArchived));
+    let archive = p.archive().await;
+    assert_eq!(archive.len(), 1);
+    assert_eq!(archive[0].0, "omics-run-events/event_20260302_140509_e-8100001.json");
+    assert_eq!(p.wes.accepted().len(), 2, "the WES API answers 200 for an event it already has");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_failures_fail_the_invocation_keep_the_archive_and_a_retry_succeeds() {
+    let p = peers("callback-fail").await;
+    let outputs = bucket("callback-fail-out").await;
+    p.omics.set("8200001", omics::Run::Found { run: run_json("8200001", Some(WES_RUN)), tasks: vec![] });
+    let cases = [
+        (Mode::Broken, "answered HTTP 500"),
+        (Mode::Hang, "timed out after 1 s"),
+        (Mode::Transition, "refused the state transition (HTTP 400"),
+    ];
+    for (i, (mode, message)) in cases.into_iter().enumerate() {
+        let ev: Arc<[u8]> = Arc::from(event("RUNNING", "8200001", &format!("e-8200001-{i}"), &outputs));
+        p.wes.set_mode(mode);
+        let err = p.handler.handle(ev.clone()).await.unwrap_err();
+        assert!(matches!(err, Error::Callback(_)), "{mode:?}: {err}");
+        assert!(err.to_string().contains(message), "{mode:?}: {err}");
+        assert_eq!(p.archive().await.len(), i + 1, "{mode:?}: the record is archived anyway");
+        p.wes.set_mode(Mode::Normal);
+        let Report::Processed { stored, callback, .. } = p.handler.handle(ev).await.unwrap() else { panic!() };
+        assert_eq!((stored, callback), (Stored::AlreadyArchived, CallbackResult::Sent(200)), "{mode:?}");
+        assert_eq!(p.archive().await.len(), i + 1, "{mode:?}: no second object");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refused_fails_the_invocation() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let p = peers_with("refused", |h| {
+        let url = format!("http://{closed}/internal/callbacks/omics-state-change");
+        h.notifier = WesClient::new(url, Some(ApiKey::new(KEY.into())), Duration::from_secs(1)).unwrap();
+    })
+    .await;
+    let outputs = bucket("refused-out").await;
+    p.omics.set("8300001", omics::Run::Found { run: run_json("8300001", Some(WES_RUN)), tasks: vec![] });
+    let err = p.handler.handle(Arc::from(event("RUNNING", "8300001", "e-8300001", &outputs))).await.unwrap_err();
+    assert!(err.to_string().contains("could not connect"), "{err}");
+    assert_eq!(p.archive().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_404_succeeds_and_a_wrong_key_403_fails_without_showing_the_key() {
+    let p = peers("callback-404").await;
+    let outputs = bucket("callback-404-out").await;
+    p.omics.set("8400001", omics::Run::Found { run: run_json("8400001", Some(WES_RUN)), tasks: vec![] });
+    p.wes.set_mode(Mode::NotFound);
+    let report = p.handler.handle(Arc::from(event("RUNNING", "8400001", "e-8400001", &outputs))).await.unwrap();
+    assert!(matches!(report, Report::Processed { callback: CallbackResult::Refused(404), .. }), "{report:?}");
+
+    let wrong = peers_with("callback-403", |h| {
+        let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
+        h.notifier = WesClient::new(url, Some(ApiKey::new("wrong-key-0001".into())), Duration::from_secs(1)).unwrap();
+    })
+    .await;
+    wrong.omics.set("8400002", omics::Run::Found { run: run_json("8400002", Some(WES_RUN)), tasks: vec![] });
+    let err = wrong.handler.handle(Arc::from(event("RUNNING", "8400002", "e-8400002", &outputs))).await.unwrap_err();
+    assert!(err.to_string().contains("answered HTTP 403"), "{err}");
+    assert!(!err.to_string().contains("wrong-key-0001") && !format!("{err:?}").contains("wrong-key-0001"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_unreachable_fails_the_invocation() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto::sdk_config(&format!("http://{closed}")).await)
+            .force_path_style(true)
+            .build(),
+    );
+    let p = peers_with("s3-down", |h| h.archive = S3Archive { s3: dead }).await;
+    let outputs = bucket("s3-down-out").await;
+    p.omics.set("8500001", omics::Run::Found { run: run_json("8500001", Some(WES_RUN)), tasks: vec![] });
+    let err = p.handler.handle(Arc::from(event("RUNNING", "8500001", "e-8500001", &outputs))).await.unwrap_err();
+    assert!(matches!(err, Error::Archive { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "archiving to s3://{}/omics-run-events/event_20260302_140509_e-8500001.json failed",
+            p.bucket
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_enrichment_failures_are_recorded_and_transient_ones_fail() {
+    let p = peers("enrichment").await;
+    let outputs = bucket("enrichment-out").await;
+    p.omics.set("8600001", omics::Run::Fails { status: 403, error: "AccessDeniedException" });
+    let Report::Processed { callback, .. } =
+        p.handler.handle(Arc::from(event("FAILED", "8600001", "e-8600001", &outputs))).await.unwrap()
+    else {
+        panic!()
+    };
+    assert!(matches!(callback, CallbackResult::Skipped(_)), "{callback:?}");
+    let archive = p.archive().await;
+    let record: Value = serde_json::from_str(&archive[0].1).unwrap();
+    assert_eq!(
+        record["enrichment_errors"],
+        json!(["GetRun: access denied (AccessDeniedException)", "ListRunTasks: access denied (AccessDeniedException)"])
+    );
+    assert!(record["log_urls"]["task_logs_base_url"].is_string(), "{record}");
+
+    p.omics.set("8600002", omics::Run::Found { run: run_json("8600002", Some(WES_RUN)), tasks: vec![] });
+    let completed = event("COMPLETED", "8600002", "e-8600002", &outputs);
+    p.s3.put_object()
+        .bucket(&outputs)
+        .key("runs/8600002/logs/outputs.json")
+        .body(b"{not json".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    p.handler.handle(Arc::from(completed)).await.unwrap();
+    let record: Value =
+        serde_json::from_str(&p.archive().await.iter().find(|(k, _)| k.contains("e-8600002")).unwrap().1).unwrap();
+    let errors = record["enrichment_errors"].as_array().unwrap();
+    assert!(errors[0].as_str().unwrap().starts_with("outputs.json is not valid JSON"), "{errors:?}");
+    assert!(record.get("output_mapping").is_none());
+
+    p.omics.set("8600003", omics::Run::Fails { status: 429, error: "ThrottlingException" });
+    let err = p.handler.handle(Arc::from(event("RUNNING", "8600003", "e-8600003", &outputs))).await.unwrap_err();
+    assert!(matches!(err, Error::Enrichment(_)), "{err}");
+    assert!(err.to_string().starts_with("enrichment: GetRun failed"), "{err}");
+    assert_eq!(p.archive().await.len(), 2, "a transient failure archives nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_are_found_through_the_run_when_the_event_does_not_say() {
+    let p = peers("after-run").await;
+    let outputs = bucket("after-run-out").await;
+    let mut run = run_json("8700001", Some(WES_RUN));
+    run["outputUri"] = Value::from(format!("s3://{outputs}/base"));
+    p.omics.set("8700001", omics::Run::Found { run, tasks: vec![json!({"taskId": "1", "name": "t"})] });
+    p.s3.put_object()
+        .bucket(&outputs)
+        .key("base/8700001/logs/outputs.json")
+        .body(br#"{"o":{"location":"s3://x/y"}}"#.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let mut ev: Value = serde_json::from_slice(&event("COMPLETED", "8700001", "e-8700001", &outputs)).unwrap();
+    ev["detail"].as_object_mut().unwrap().remove("runOutputUri");
+    p.handler.handle(Arc::from(ev.to_string().into_bytes())).await.unwrap();
+    let record: Value = serde_json::from_str(&p.archive().await[0].1).unwrap();
+    assert_eq!(record["output_mapping"], json!({"o": "s3://x/y"}));
+}
