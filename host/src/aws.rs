@@ -139,19 +139,43 @@ pub async fn get_object(
     key: &str,
     version_id: Option<&str>,
 ) -> Result<Vec<u8>, GetError> {
-    let out = s3.get_object().bucket(bucket).key(key).set_version_id(version_id.map(str::to_owned)).send().await;
+    match get_object_if_changed(s3, bucket, key, version_id, None).await? {
+        Some((bytes, _)) => Ok(bytes),
+        None => unreachable!("an unconditional GET is never answered 304"),
+    }
+}
+
+/// Reads a whole object unless its ETag is still `etag`: `Ok(None)` when unchanged (304),
+/// else the bytes and the object's current ETag.
+pub async fn get_object_if_changed(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    etag: Option<&str>,
+) -> Result<Option<(Vec<u8>, Option<String>)>, GetError> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .set_if_none_match(etag.map(str::to_owned))
+        .send()
+        .await;
     let out = match out {
         Ok(out) => out,
+        Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 304 => return Ok(None),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Err(GetError::NotFound),
         Err(e) => return Err(GetError::Fetch(sort("GetObject", e))),
     };
+    let etag = out.e_tag().map(str::to_owned);
     let body = out.body.collect().await.map_err(|e| {
         GetError::Fetch(FetchError::Transient(TransientError {
             call: "GetObject",
             reason: format!("reading the body: {e}"),
         }))
     })?;
-    Ok(body.into_bytes().to_vec())
+    Ok(Some((body.into_bytes().to_vec(), etag)))
 }
 
 /// `s3://bucket/key` into its parts.

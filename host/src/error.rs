@@ -55,6 +55,8 @@ pub enum GuestError {
     MemoryLimit { limit_mib: u64, stderr: String },
     #[error("the guest's record is {size} bytes, over the limit of {limit} bytes")]
     OutputTooLarge { size: usize, limit: usize },
+    #[error("the guest's record cannot be stored: {0}")]
+    InvalidRecord(String),
     #[error("the guest trapped: {reason}{}", stderr_note(.stderr))]
     Trap { reason: String, stderr: String },
 }

@@ -88,6 +88,8 @@ impl Runtime {
             .max_memory_size(GUEST_MEMORY_MAX as usize)
             .max_unused_warm_slots(4);
         config.allocation_strategy(pool);
+        // Enough frames to place a trap; a runaway recursion would otherwise list thousands.
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
         let engine = Engine::new(&config).map_err(LoadError::engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::engine)?;
@@ -169,6 +171,12 @@ impl Runtime {
             .session()
             .and_then(|mut s| s.describe())
             .map_err(|e| LoadError::Describe { origin: source, reason: e.to_string() })?;
+        // The name goes into every log line and response: plain, short text only.
+        let plain = |s: &str| -> String {
+            let kept: String = s.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+            if kept.is_empty() { "unnamed".into() } else { kept }
+        };
+        let info = GuestInfo { name: plain(&info.name), version: plain(&info.version) };
         Arc::get_mut(&mut guest.inner).expect("not shared yet").info = info;
         Ok(guest)
     }
@@ -356,6 +364,7 @@ impl Session {
         if outcome.record.len() > self.limits.output {
             return Err(GuestError::OutputTooLarge { size: outcome.record.len(), limit: self.limits.output });
         }
+        check_record(&outcome.record)?;
         Ok(outcome)
     }
 
@@ -373,6 +382,15 @@ impl Session {
     }
 }
 
+/// The record is archived and posted as it is: it must be one JSON object.
+fn check_record(record: &str) -> Result<(), GuestError> {
+    match serde_json::from_str::<serde::de::IgnoredAny>(record) {
+        Ok(_) if record.trim_start().starts_with('{') => Ok(()),
+        Ok(_) => Err(GuestError::InvalidRecord("it is not a JSON object".into())),
+        Err(e) => Err(GuestError::InvalidRecord(format!("it is not JSON ({e})"))),
+    }
+}
+
 /// Turns a wasmtime error into the limit it hit, or a trap with the guest's stderr.
 fn classify(store: &Store<State>, limits: Limits, error: wasmtime::Error) -> GuestError {
     let stderr = store.data().stderr.contents();
@@ -381,7 +399,12 @@ fn classify(store: &Store<State>, limits: Limits, error: wasmtime::Error) -> Gue
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => GuestError::TimeLimit { limit: limits.time, stderr },
-        _ => GuestError::Trap { reason: format!("{error:#}"), stderr },
+        // The trap itself ("wasm trap: call stack exhausted"); the wasm backtrace goes to DEBUG.
+        Some(trap) => {
+            tracing::debug!("guest trap: {error:?}");
+            GuestError::Trap { reason: trap.to_string(), stderr }
+        }
+        None => GuestError::Trap { reason: error.root_cause().to_string(), stderr },
     }
 }
 
@@ -552,6 +575,14 @@ mod tests {
         assert!(semver_compatible(&v("1.2.0"), &v("1.9.1")));
         assert!(!semver_compatible(&v("1.2.0"), &v("2.0.0")));
         assert!(!semver_compatible(&v("0.1.0"), &v("0.1.1-rc.1")));
+    }
+
+    #[test]
+    fn records_must_be_json_objects() {
+        assert!(check_record(r#" {"a":[1,{"b":null}]}"#).is_ok());
+        for bad in ["", "[1]", "\"x\"", "{", "{} {}", "{\"a\":}", "null"] {
+            assert!(matches!(check_record(bad), Err(GuestError::InvalidRecord(_))), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::{Config, KeySource};
 use crate::error::Error;
 use crate::guest::{Limits, Runtime};
 use crate::pipeline::{ArchiveTarget, Handler};
-use crate::refresh::{self, GuestSlot};
+use crate::refresh::{self, GuestSlot, Refresher};
 
 /// The handler with real AWS and HTTP behind it.
 pub type Function = Handler<AwsEnricher, S3Archive, WesClient>;
@@ -36,7 +36,7 @@ pub async fn cold_start(config: &Config) -> Result<Function, String> {
         }
     };
     let (guest, key) = tokio::join!(guest, key);
-    let guest = guest.map_err(|e| e.to_string())?;
+    let (guest, etag) = guest.map_err(|e| e.to_string())?;
     let key = key?;
     if key.is_none() {
         warn!("no callback key (AUTH_TOKEN or ENV_SECRETS): callbacks go without {}", crate::callback::KEY_HEADER);
@@ -45,11 +45,24 @@ pub async fn cold_start(config: &Config) -> Result<Function, String> {
     info!(
         guest = %guest.label(),
         guest_source = %guest.source(),
+        guest_refresh_seconds = config.guest_refresh.as_secs(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "ready"
     );
+    let slot = GuestSlot::new(guest);
+    let refresher = Refresher::new(
+        runtime,
+        s3.clone(),
+        &config.guest,
+        config.guest_sha256.clone(),
+        Limits::default(),
+        config.guest_refresh,
+        slot.clone(),
+        etag,
+    );
     Ok(Handler {
-        guest: GuestSlot::new(guest),
+        guest: slot,
+        refresher,
         enricher: AwsEnricher { omics, s3: s3.clone() },
         archive: S3Archive { s3 },
         notifier,

@@ -171,16 +171,32 @@ pub struct ArchiveTarget {
 
 impl ArchiveTarget {
     /// The object key for an outcome's key parts (SPEC section 6): the event's UTC time and
-    /// id, or else the current time and a fresh UUID v4.
+    /// id, or else the current time and a fresh UUID v4. The guest is not trusted with the
+    /// key's shape: a part that is not `YYYYMMDD_HHMMSS`, or not an id of letters, digits,
+    /// `-`, `_` and `.` (at most 128), is replaced as if it were missing.
     pub fn key(&self, parts: &crate::guest::ArchiveKey, now: SystemTime) -> String {
-        let timestamp = parts.timestamp.clone().unwrap_or_else(|| compact_utc(now));
-        let id = parts.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let timestamp = parts.timestamp.clone().filter(|t| valid_timestamp(t)).unwrap_or_else(|| compact_utc(now));
+        let id = parts.id.clone().filter(|i| valid_id(i)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if self.prefix.is_empty() {
             format!("event_{timestamp}_{id}.json")
         } else {
             format!("{}/event_{timestamp}_{id}.json", self.prefix)
         }
     }
+}
+
+/// `YYYYMMDD_HHMMSS`.
+fn valid_timestamp(t: &str) -> bool {
+    t.len() == 15 && t.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'_' } else { b.is_ascii_digit() })
+}
+
+/// One path segment of plain characters.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// `YYYYMMDD_HHMMSS` in UTC.
@@ -265,6 +281,8 @@ impl Report {
 /// Everything one event needs: the guest and the three capabilities.
 pub struct Handler<E, A, N> {
     pub guest: crate::refresh::GuestSlot,
+    /// Looks for a new guest component between events (`GUEST_REFRESH_SECONDS`).
+    pub refresher: Option<Arc<crate::refresh::Refresher>>,
     pub enricher: E,
     pub archive: A,
     pub notifier: N,
@@ -275,6 +293,9 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
     /// Processes one event. `Ok` only when the invocation should succeed.
     pub async fn handle(&self, event: Arc<[u8]>) -> Result<Report, Error> {
         let guest = self.guest.current();
+        if let Some(refresher) = &self.refresher {
+            refresher.poke();
+        }
         let started = Instant::now();
         let run = match plan(&guest, event).await {
             Ok(Planned::Run(run)) => run,
@@ -370,6 +391,21 @@ mod tests {
         assert_eq!(t.key(&parts, SystemTime::UNIX_EPOCH), "omics-run-events/event_20260302_140509_e-1.json");
         let bare = ArchiveTarget { bucket: "b".into(), prefix: String::new() };
         assert_eq!(bare.key(&parts, SystemTime::UNIX_EPOCH), "event_20260302_140509_e-1.json");
+    }
+
+    #[test]
+    fn key_parts_of_the_wrong_shape_are_not_trusted() {
+        let t = ArchiveTarget { bucket: "b".into(), prefix: "p".into() };
+        for (ts, id) in [("2026-03-02", "e-1"), ("20260302_140509", "../../etc"), ("20260302_140509", "a/b"), ("x", "")]
+        {
+            let key = t.key(&ArchiveKey { timestamp: Some(ts.into()), id: Some(id.into()) }, SystemTime::UNIX_EPOCH);
+            let rest = key.strip_prefix("p/event_").unwrap();
+            assert!(!rest.contains('/'), "{key}");
+            assert!(rest.ends_with(".json"), "{key}");
+            if ts == "2026-03-02" || ts == "x" {
+                assert!(rest.starts_with("19700101_000000_"), "{key}");
+            }
+        }
     }
 
     #[test]

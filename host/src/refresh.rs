@@ -1,44 +1,67 @@
-//! Where the guest comes from (bundled, a file, an S3 object) and the guest in use,
-//! swappable between events.
+//! Where the guest comes from (bundled, a file, an S3 object), the guest in use (swappable
+//! between events), and the refresh of an S3 component without a cold start.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use crate::aws::{GetError, get_object};
+use tracing::{debug, error, info};
+
+use crate::aws::{GetError, get_object_if_changed};
 use crate::config::GuestSource;
 use crate::error::LoadError;
 use crate::guest::{Guest, Limits, Runtime};
 use crate::pipeline::FetchError;
 
-/// Loads the configured guest. `pinned` is `GUEST_SHA256` (ignored for the bundled guest,
-/// which is part of the binary). A component that cannot be fetched, compiled or linked is
-/// an error: there is no fallback to other logic.
+/// Loads the configured guest; for an S3 source also returns the object's ETag. `pinned`
+/// is `GUEST_SHA256` (ignored for the bundled guest, which is part of the binary). A
+/// component that cannot be fetched, compiled or linked is an error: there is no fallback
+/// to other logic.
 pub async fn load(
     runtime: &Runtime,
     source: &GuestSource,
     pinned: Option<&str>,
     s3: Option<&aws_sdk_s3::Client>,
     limits: Limits,
-) -> Result<Guest, LoadError> {
+) -> Result<(Guest, Option<String>), LoadError> {
     let origin = source.to_string();
-    let bytes = match source {
-        GuestSource::Bundled => return runtime.bundled(limits),
-        GuestSource::Path(path) => tokio::fs::read(path)
-            .await
-            .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?,
+    let (bytes, etag) = match source {
+        GuestSource::Bundled => return Ok((runtime.bundled(limits)?, None)),
+        GuestSource::Path(path) => (
+            tokio::fs::read(path)
+                .await
+                .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?,
+            None,
+        ),
         GuestSource::S3 { bucket, key, version_id } => {
             let Some(s3) = s3 else {
                 return Err(LoadError::Read { origin, reason: "no S3 client".into() });
             };
-            get_object(s3, bucket, key, version_id.as_deref()).await.map_err(|e| LoadError::Read {
-                origin: origin.clone(),
-                reason: match e {
-                    GetError::NotFound => "no such object".into(),
-                    GetError::Fetch(FetchError::Permanent(why)) => why,
-                    GetError::Fetch(FetchError::Transient(e)) => e.to_string(),
-                },
-            })?
+            match get_object_if_changed(s3, bucket, key, version_id.as_deref(), None).await {
+                Ok(Some(found)) => found,
+                Ok(None) => unreachable!("an unconditional GET is never answered 304"),
+                Err(e) => return Err(LoadError::Read { origin, reason: get_error(e) }),
+            }
         }
     };
+    Ok((compile(runtime, bytes, origin, pinned, limits).await?, etag))
+}
+
+fn get_error(e: GetError) -> String {
+    match e {
+        GetError::NotFound => "no such object".into(),
+        GetError::Fetch(FetchError::Permanent(why)) => why,
+        GetError::Fetch(FetchError::Transient(e)) => e.to_string(),
+    }
+}
+
+/// Compiles (or, when pinned, deserializes) a component off the async runtime.
+async fn compile(
+    runtime: &Runtime,
+    bytes: Vec<u8>,
+    origin: String,
+    pinned: Option<&str>,
+    limits: Limits,
+) -> Result<Guest, LoadError> {
     let runtime = runtime.clone();
     let pinned = pinned.map(str::to_owned);
     tokio::task::spawn_blocking(move || runtime.load(&bytes, origin, pinned.as_deref(), limits))
@@ -66,5 +89,105 @@ impl GuestSlot {
     /// Puts `guest` in place for the events that start from now on.
     pub fn swap(&self, guest: Guest) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = guest;
+    }
+}
+
+/// Looks for a new version of an S3 component (`GUEST_REFRESH_SECONDS`): at most every
+/// `every`, a conditional GET on the ETag; a new object that loads is swapped in for the
+/// events that follow; one that does not is refused, logged at ERROR, and not tried again
+/// until the object changes; the running guest stays.
+pub struct Refresher {
+    runtime: Runtime,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    pinned: Option<String>,
+    limits: Limits,
+    every: Duration,
+    slot: GuestSlot,
+    state: Mutex<RefreshState>,
+}
+
+struct RefreshState {
+    last: Instant,
+    etag: Option<String>,
+    running: bool,
+}
+
+impl Refresher {
+    /// A refresher for `source`, when it is an unversioned S3 object and `every` is not zero
+    /// (a `versionId` names an object that cannot change).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        runtime: Runtime,
+        s3: aws_sdk_s3::Client,
+        source: &GuestSource,
+        pinned: Option<String>,
+        limits: Limits,
+        every: Duration,
+        slot: GuestSlot,
+        etag: Option<String>,
+    ) -> Option<Arc<Refresher>> {
+        let GuestSource::S3 { bucket, key, version_id: None } = source else { return None };
+        if every.is_zero() {
+            return None;
+        }
+        Some(Arc::new(Refresher {
+            runtime,
+            s3,
+            bucket: bucket.clone(),
+            key: key.clone(),
+            pinned,
+            limits,
+            every,
+            slot,
+            state: Mutex::new(RefreshState { last: Instant::now(), etag, running: false }),
+        }))
+    }
+
+    /// Called as an invocation starts: when a check is due, it runs in the background,
+    /// beside the event, and what it finds serves the events after this one.
+    pub fn poke(self: &Arc<Self>) {
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.running || state.last.elapsed() < self.every {
+                return;
+            }
+            state.running = true;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.check().await;
+            let mut state = this.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.running = false;
+            state.last = Instant::now();
+        });
+    }
+
+    /// One conditional GET, and a swap if the object changed and loads.
+    pub async fn check(&self) {
+        let origin = format!("s3://{}/{}", self.bucket, self.key);
+        let etag = self.state.lock().unwrap_or_else(|e| e.into_inner()).etag.clone();
+        let fetched = get_object_if_changed(&self.s3, &self.bucket, &self.key, None, etag.as_deref()).await;
+        let (bytes, new_etag) = match fetched {
+            Ok(None) => {
+                debug!(guest_source = %origin, "guest component unchanged");
+                return;
+            }
+            Ok(Some(found)) => found,
+            Err(e) => {
+                error!(guest_source = %origin, "cannot look for a new guest component: {}; keeping the current one", get_error(e));
+                return;
+            }
+        };
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).etag = new_etag;
+        let current = self.slot.current().label();
+        match compile(&self.runtime, bytes, origin.clone(), self.pinned.as_deref(), self.limits).await {
+            Ok(guest) => {
+                info!(guest = %guest.label(), previous = %current, guest_source = %origin, "new guest component in place for the next events");
+                self.slot.swap(guest);
+            }
+            Err(e) => error!(guest = %current, "new guest component refused, keeping {current}: {e}"),
+        }
     }
 }

@@ -117,3 +117,39 @@ fn a_chatty_guest_has_its_stderr_truncated_not_failed() {
     assert_eq!(stderr.len(), 16 << 10, "1 MiB written, the first 16 KiB kept");
     assert!(stderr.starts_with("yyyy"));
 }
+
+#[test]
+fn a_guest_that_recurses_without_bound_traps_on_its_own_stack() {
+    let guest = hostile(Limits::default());
+    let started = Instant::now();
+    let err = shape(&guest, "recurse").unwrap_err();
+    assert!(matches!(err, GuestError::Trap { .. }), "{err}");
+    // The shadow stack (in linear memory, first, 128 KiB) runs out before wasmtime's call
+    // stack: the access below address 0 traps instead of corrupting data.
+    let text = err.to_string();
+    assert!(
+        text == "the guest trapped: wasm trap: out of bounds memory access" || text.contains("call stack exhausted"),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(shape(&guest, "none").unwrap(), r#"{"ok":true}"#);
+}
+
+#[test]
+fn a_guest_that_looks_for_the_host_finds_nothing() {
+    let guest = hostile(Limits::default());
+    let found: serde_json::Value = serde_json::from_str(&shape(&guest, "probe").unwrap()).unwrap();
+    assert_eq!(found["env"], serde_json::json!([]), "no environment variable: {found}");
+    assert_eq!(found["std_env"], serde_json::json!([]), "{found}");
+    assert_eq!((found["args"].as_u64(), found["preopens"].as_u64()), (Some(0), Some(0)), "{found}");
+    assert!(found["file"].as_str().unwrap().starts_with("error: "), "no file: {found}");
+    assert!(found["dir"].as_str().unwrap().starts_with("error: "), "no directory: {found}");
+    assert_eq!(found["wall_clock_seconds"], 0, "the clock is frozen at the epoch: {found}");
+    assert_eq!(found["monotonic_ns"], 0, "{found}");
+    assert_eq!(found["system_time_seconds"], 0, "{found}");
+    assert_eq!(found["random"], serde_json::json!(vec![0; 16]), "no entropy: {found}");
+    assert_eq!(found["insecure_random"], serde_json::json!(vec![0; 16]), "{found}");
+    assert!(found["socket"].as_str().unwrap().starts_with("error: "), "no network: {found}");
+    assert!(found["lookup"].as_str().unwrap().starts_with("error: "), "no name lookup: {found}");
+    assert_eq!(shape(&guest, "none").unwrap(), r#"{"ok":true}"#);
+}

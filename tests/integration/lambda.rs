@@ -25,7 +25,7 @@ async fn secret(name: &str) -> String {
     out.arn().unwrap().to_owned()
 }
 
-fn lambda_env(api: &RuntimeApi) -> Vec<(String, String)> {
+pub fn lambda_env(api: &RuntimeApi) -> Vec<(String, String)> {
     [
         ("AWS_LAMBDA_RUNTIME_API", api.address()),
         ("AWS_LAMBDA_FUNCTION_NAME", "omics-run-event-processor".into()),

@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod guests;
 mod hostile;
 mod lambda;
 mod pipeline;
