@@ -9,3 +9,4 @@ mod guests;
 mod hostile;
 mod lambda;
 mod pipeline;
+mod qemu;

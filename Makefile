@@ -1,0 +1,79 @@
+# Deployment, with the targets the Python version had: package, cf-create, cf-update,
+# lambda-update. Parameters come from parameters.json (see parameters.example.json), in the
+# form `aws cloudformation create-stack --parameters file://...` takes.
+#
+#   make package                      # dist/ngs360-omics-<arch>.zip and dist/lambda/bootstrap
+#   make cf-create DEPLOY_BUCKET=...  # first deployment (uploads the code to DEPLOY_BUCKET)
+#   make cf-update DEPLOY_BUCKET=...  # later deployments
+#   make lambda-update                # new code only, same stack
+#   make sam-deploy                   # the same through the SAM CLI
+#   make lint                         # cfn-lint on the template and on its CloudFormation form
+
+STACK_NAME ?= ngs360-omics-run-event-processor
+PARAMETERS ?= parameters.json
+PYTHON ?= python3
+# The architecture comes from parameters.json (Architecture), else arm64, so that the package
+# always matches the function.
+ARCH ?= $(shell $(PYTHON) -c "import json,sys; print(next((p['ParameterValue'] for p in json.load(open('$(PARAMETERS)')) if p['ParameterKey']=='Architecture'), 'arm64'))" 2>/dev/null || echo arm64)
+CARGO_LAMBDA_ARCH = $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64)
+ZIP = dist/ngs360-omics-$(ARCH).zip
+CAPABILITIES = CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+
+.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test clean require-bucket
+
+## package: the deployment zip (bootstrap for $(ARCH), the guest precompiled inside it)
+package:
+	cargo lambda build --profile lambda $(CARGO_LAMBDA_ARCH) --package ngs360-omics --bin ngs360-omics --output-format zip
+	mkdir -p dist/lambda
+	cp target/lambda/ngs360-omics/bootstrap.zip $(ZIP)
+	$(PYTHON) -m zipfile -e $(ZIP) dist/lambda/
+	chmod +x dist/lambda/bootstrap
+	printf 'build-Function:\n\tcp bootstrap $$(ARTIFACTS_DIR)/\n' > dist/lambda/Makefile
+	@$(PYTHON) -c "import os; print('$(ZIP): %.1f MB zip, %.1f MB bootstrap' % (os.path.getsize('$(ZIP)')/1e6, os.path.getsize('dist/lambda/bootstrap')/1e6))"
+
+require-bucket:
+	@test -n "$(DEPLOY_BUCKET)" || (echo "set DEPLOY_BUCKET: the S3 bucket that receives the code" && exit 1)
+
+dist/packaged.yaml: template.yaml package require-bucket
+	aws cloudformation package --template-file template.yaml --s3-bucket $(DEPLOY_BUCKET) --output-template-file $@
+
+## cf-create: create the stack
+cf-create: dist/packaged.yaml
+	aws cloudformation create-stack --stack-name $(STACK_NAME) --template-body file://dist/packaged.yaml \
+		--parameters file://$(PARAMETERS) --capabilities $(CAPABILITIES)
+	aws cloudformation wait stack-create-complete --stack-name $(STACK_NAME)
+
+## cf-update: update the stack (template, parameters and code)
+cf-update: dist/packaged.yaml
+	aws cloudformation update-stack --stack-name $(STACK_NAME) --template-body file://dist/packaged.yaml \
+		--parameters file://$(PARAMETERS) --capabilities $(CAPABILITIES)
+	aws cloudformation wait stack-update-complete --stack-name $(STACK_NAME)
+
+## lambda-update: replace the function's code only
+lambda-update: package
+	aws lambda update-function-code --function-name \
+		$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs[?OutputKey=='FunctionArn'].OutputValue" --output text) \
+		--zip-file fileb://$(ZIP)
+
+## sam-build / sam-deploy: the same template through the SAM CLI
+sam-build: package
+	sam build --template-file template.yaml
+
+sam-deploy: sam-build
+	sam deploy --stack-name $(STACK_NAME) --resolve-s3 --capabilities $(CAPABILITIES) \
+		--parameter-overrides $$($(PYTHON) -c "import json; print(' '.join('%s=%s' % (p['ParameterKey'], p['ParameterValue']) for p in json.load(open('$(PARAMETERS)'))))")
+
+## lint: cfn-lint on the SAM template and on the CloudFormation aws-sam-translator makes of it
+lint:
+	mkdir -p dist
+	cfn-lint template.yaml
+	$(PYTHON) tools/sam_translate.py template.yaml dist/template.cfn.json
+	cfn-lint dist/template.cfn.json
+	$(PYTHON) tools/template_check.py dist/template.cfn.json
+
+## qemu-test: the packaged arm64 bootstrap under qemu-aarch64, driven by the test suite
+qemu-test:
+	NGS360_AARCH64_BOOTSTRAP=$(CURDIR)/dist/lambda/bootstrap cargo test --release --test suite -- --ignored qemu
+
+clean:
+	rm -rf dist
