@@ -231,3 +231,11 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
     assert!(refused.contains("ERROR"), "{refused}");
     assert!(refused.contains("keeping hostile@0.1.0"), "{refused}");
 }
+
+#[test]
+fn the_pin_is_the_sha256_of_the_bytes() {
+    assert_eq!(
+        ngs360_omics::guest::sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

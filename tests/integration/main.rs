@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod fuzz;
 mod guests;
 mod hostile;
 mod lambda;

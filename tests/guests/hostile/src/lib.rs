@@ -9,6 +9,8 @@
 //! - `probe`: looks for environment variables, files, the clock, randomness and sockets,
 //!   and reports what it found as its record;
 //! - `chatty`: writes 1 MiB to stderr, then returns a small record;
+//! - `echo`: the event is `{"hostile":"echo"}` and three more lines, a timestamp, an id and a
+//!   record, which come back as they are (for fuzzing the host's handling of guest output);
 //! - anything else: a small record, normally.
 
 mod bindings {
@@ -119,11 +121,12 @@ impl Guest for Hostile {
 
 struct HostileEvent {
     mode: String,
+    bytes: Vec<u8>,
 }
 
 impl GuestEvent for HostileEvent {
     fn parse(bytes: Vec<u8>) -> Result<wit::Event, wit::TransformError> {
-        Ok(wit::Event::new(HostileEvent { mode: mode(&bytes) }))
+        Ok(wit::Event::new(HostileEvent { mode: mode(&bytes), bytes }))
     }
 
     fn plan(&self, _run: Option<String>) -> Result<wit::EventPlan, wit::TransformError> {
@@ -154,6 +157,15 @@ impl GuestEvent for HostileEvent {
             "output" => Ok(outcome(format!("\"{}\"", "x".repeat(10 << 20)))),
             "recurse" => Ok(outcome(recurse(0, [1; 256]).to_string())),
             "probe" => Ok(outcome(probe())),
+            "echo" => {
+                let text = String::from_utf8_lossy(&self.bytes);
+                let mut lines = text.splitn(4, '\n').skip(1);
+                let (timestamp, id, record) = (lines.next(), lines.next(), lines.next());
+                let mut out = outcome(record.unwrap_or_default().to_owned());
+                out.archive_key =
+                    wit::ArchiveKey { timestamp: timestamp.map(str::to_owned), id: id.map(str::to_owned) };
+                Ok(out)
+            }
             "chatty" => {
                 let line = "y".repeat(1023) + "\n";
                 for _ in 0..1024 {
