@@ -12,7 +12,7 @@ use aws_sdk_omics::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_omics::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::ApiKey;
 use crate::error::TransientError;
@@ -207,84 +207,75 @@ fn sort<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     FetchError::Transient(TransientError { call, reason: DisplayErrorContext(&err).to_string() })
 }
 
+/// A JSON object of the entries that have a value, in order.
+fn object<'a>(entries: impl IntoIterator<Item = (&'a str, Option<Value>)>) -> Value {
+    Value::Object(entries.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))).collect())
+}
+
+/// A timestamp as the AWS CLI prints it (RFC 3339).
+fn iso(t: Option<&aws_sdk_omics::primitives::DateTime>) -> Option<Value> {
+    t.and_then(|d| d.fmt(aws_sdk_omics::primitives::DateTimeFormat::DateTime).ok()).map(Value::from)
+}
+
+fn text(v: Option<&str>) -> Option<Value> {
+    v.map(Value::from)
+}
+
 /// GetRun's output with the AWS CLI's keys (camelCase), the fields the guest may use.
 pub fn run_json(r: &aws_sdk_omics::operation::get_run::GetRunOutput) -> Value {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_owned(), v);
-        }
-    };
-    let s = |v: Option<&str>| v.map(|s| Value::from(s.to_owned()));
-    let t = |v: Option<&aws_sdk_omics::primitives::DateTime>| {
-        v.and_then(|d| d.fmt(aws_sdk_omics::primitives::DateTimeFormat::DateTime).ok()).map(Value::from)
-    };
-    put("arn", s(r.arn()));
-    put("id", s(r.id()));
-    put("uuid", s(r.uuid()));
-    put("status", r.status().map(|v| Value::from(v.as_str())));
-    put("workflowId", s(r.workflow_id()));
-    put("workflowType", r.workflow_type().map(|v| Value::from(v.as_str())));
-    put("workflowVersionName", s(r.workflow_version_name()));
-    put("workflowUuid", s(r.workflow_uuid()));
-    put("workflowOwnerId", s(r.workflow_owner_id()));
-    put("name", s(r.name()));
-    put("runGroupId", s(r.run_group_id()));
-    put("priority", r.priority().map(Value::from));
-    put("storageCapacity", r.storage_capacity().map(Value::from));
-    put("storageType", r.storage_type().map(|v| Value::from(v.as_str())));
-    put("outputUri", s(r.output_uri()));
-    put("runOutputUri", s(r.run_output_uri()));
-    put("logLevel", r.log_level().map(|v| Value::from(v.as_str())));
-    put("startedBy", s(r.started_by()));
-    put("creationTime", t(r.creation_time()));
-    put("startTime", t(r.start_time()));
-    put("stopTime", t(r.stop_time()));
-    put("statusMessage", s(r.status_message()));
-    put("failureReason", s(r.failure_reason()));
-    put("retentionMode", r.retention_mode().map(|v| Value::from(v.as_str())));
-    put("cacheId", s(r.cache_id()));
-    put("cacheBehavior", r.cache_behavior().map(|v| Value::from(v.as_str())));
-    put("engineVersion", s(r.engine_version()));
-    if let Some(loc) = r.log_location() {
-        let mut l = Map::new();
-        if let Some(v) = loc.engine_log_stream() {
-            l.insert("engineLogStream".into(), v.into());
-        }
-        if let Some(v) = loc.run_log_stream() {
-            l.insert("runLogStream".into(), v.into());
-        }
-        put("logLocation", Some(Value::Object(l)));
-    }
-    if let Some(tags) = r.tags() {
-        put("tags", Some(Value::Object(tags.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect())));
-    }
-    Value::Object(m)
+    let log_location = r.log_location().map(|l| {
+        object([("engineLogStream", text(l.engine_log_stream())), ("runLogStream", text(l.run_log_stream()))])
+    });
+    let tags =
+        r.tags().map(|tags| Value::Object(tags.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect()));
+    object([
+        ("arn", text(r.arn())),
+        ("id", text(r.id())),
+        ("uuid", text(r.uuid())),
+        ("status", text(r.status().map(|v| v.as_str()))),
+        ("workflowId", text(r.workflow_id())),
+        ("workflowType", text(r.workflow_type().map(|v| v.as_str()))),
+        ("workflowVersionName", text(r.workflow_version_name())),
+        ("workflowUuid", text(r.workflow_uuid())),
+        ("workflowOwnerId", text(r.workflow_owner_id())),
+        ("name", text(r.name())),
+        ("runGroupId", text(r.run_group_id())),
+        ("priority", r.priority().map(Value::from)),
+        ("storageCapacity", r.storage_capacity().map(Value::from)),
+        ("storageType", text(r.storage_type().map(|v| v.as_str()))),
+        ("outputUri", text(r.output_uri())),
+        ("runOutputUri", text(r.run_output_uri())),
+        ("logLevel", text(r.log_level().map(|v| v.as_str()))),
+        ("startedBy", text(r.started_by())),
+        ("creationTime", iso(r.creation_time())),
+        ("startTime", iso(r.start_time())),
+        ("stopTime", iso(r.stop_time())),
+        ("statusMessage", text(r.status_message())),
+        ("failureReason", text(r.failure_reason())),
+        ("retentionMode", text(r.retention_mode().map(|v| v.as_str()))),
+        ("cacheId", text(r.cache_id())),
+        ("cacheBehavior", text(r.cache_behavior().map(|v| v.as_str()))),
+        ("engineVersion", text(r.engine_version())),
+        ("logLocation", log_location),
+        ("tags", tags),
+    ])
 }
 
 /// One ListRunTasks item with the AWS CLI's keys.
 pub fn task_json(t: &aws_sdk_omics::types::TaskListItem) -> Value {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_owned(), v);
-        }
-    };
-    let time = |v: Option<&aws_sdk_omics::primitives::DateTime>| {
-        v.and_then(|d| d.fmt(aws_sdk_omics::primitives::DateTimeFormat::DateTime).ok()).map(Value::from)
-    };
-    put("taskId", t.task_id().map(Value::from));
-    put("status", t.status().map(|v| Value::from(v.as_str())));
-    put("name", t.name().map(Value::from));
-    put("cpus", t.cpus().map(Value::from));
-    put("cacheHit", t.cache_hit().map(Value::from));
-    put("memory", t.memory().map(Value::from));
-    put("gpus", t.gpus().map(Value::from));
-    put("instanceType", t.instance_type().map(Value::from));
-    put("creationTime", time(t.creation_time()));
-    put("startTime", time(t.start_time()));
-    put("stopTime", time(t.stop_time()));
-    Value::Object(m)
+    object([
+        ("taskId", text(t.task_id())),
+        ("status", text(t.status().map(|v| v.as_str()))),
+        ("name", text(t.name())),
+        ("cpus", t.cpus().map(Value::from)),
+        ("cacheHit", t.cache_hit().map(Value::from)),
+        ("memory", t.memory().map(Value::from)),
+        ("gpus", t.gpus().map(Value::from)),
+        ("instanceType", text(t.instance_type())),
+        ("creationTime", iso(t.creation_time())),
+        ("startTime", iso(t.start_time())),
+        ("stopTime", iso(t.stop_time())),
+    ])
 }
 
 /// The data lake in S3: conditional writes (`If-None-Match: *`), AES256, JSON.

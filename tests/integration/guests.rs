@@ -7,13 +7,13 @@ use std::time::Duration;
 use ngs360_omics::error::LoadError;
 use ngs360_omics::guest::{Limits, Runtime};
 
-use crate::lambda::lambda_env;
+use crate::lambda::{lambda_env, spawn};
 use crate::pipeline::KEY;
 use crate::support::moto::{self, aws_env, bucket};
 use crate::support::omics::{self, Omics};
 use crate::support::runtime_api::{Answer, RuntimeApi};
 use crate::support::wes::Wes;
-use crate::support::{Fixture, Proc, TempDir, bin, fixtures, run, wasm};
+use crate::support::{Fixture, TempDir, fixtures, run, wasm};
 
 fn fixtures_arg() -> String {
     fixtures().to_str().unwrap().to_owned()
@@ -147,9 +147,7 @@ async fn a_component_that_cannot_be_loaded_stops_the_cold_start_with_the_reason(
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
-        let mut cmd = std::process::Command::new(bin());
-        cmd.env_clear().envs(env);
-        let mut proc = Proc::spawn(cmd);
+        let (mut proc, _) = spawn(&env);
         let report = api.init_error(Duration::from_secs(30)).await.expect("an init error report");
         assert!(report["errorMessage"].as_str().unwrap().starts_with(&message), "{report}");
         assert!(!proc.wait(10).expect("exits").success());
@@ -181,9 +179,7 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
-    let mut cmd = std::process::Command::new(bin());
-    cmd.env_clear().envs(env);
-    let proc = Proc::spawn(cmd);
+    let (proc, _) = spawn(&env);
 
     let mut n = 0;
     let mut invoke = |event: &[u8]| {

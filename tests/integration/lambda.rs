@@ -40,7 +40,8 @@ pub fn lambda_env(api: &RuntimeApi) -> Vec<(String, String)> {
     .collect()
 }
 
-fn spawn(env: &[(String, String)]) -> (Proc, Instant) {
+/// The binary with exactly this environment.
+pub fn spawn(env: &[(String, String)]) -> (Proc, Instant) {
     let mut cmd = Command::new(bin());
     cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     (Proc::spawn(cmd), Instant::now())
