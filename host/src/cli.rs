@@ -148,7 +148,7 @@ pub async fn transform(event: &Path, context: Option<&Path>, component: Option<&
         Err(e) => return fail(2, e),
     };
     let run = match plan(&guest, event.into()).await {
-        Ok(Planned::Ignored(why)) => {
+        Ok(Planned::Ignored(why, _)) => {
             eprintln!("ignored: {why}");
             return ExitCode::SUCCESS;
         }

@@ -148,7 +148,7 @@ pub fn error_kind(e: &TransformError) -> &'static str {
 /// each.
 pub async fn run_case(guest: &Guest, case: &Case) -> Result<(), Vec<String>> {
     let result = match plan(guest, case.event.clone().into()).await {
-        Ok(Planned::Ignored(_)) => Ok(None),
+        Ok(Planned::Ignored(..)) => Ok(None),
         Ok(Planned::Run(run)) => run.shape(&case.context).await.map(Some),
         Err(e) => Err(e),
     };

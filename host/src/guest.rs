@@ -325,7 +325,7 @@ impl Guest {
         store.epoch_deadline_trap();
         set_deadline(&mut store, limits.time);
         let processor = self.inner.pre.instantiate(&mut store).map_err(|e| classify(&store, limits, e))?;
-        Ok(Session { store, processor, limits, event: None })
+        Ok(Session { store, processor, limits, event: None, busy: Duration::ZERO })
     }
 }
 
@@ -340,6 +340,7 @@ pub struct Session {
     processor: OmicsEventProcessor,
     limits: Limits,
     event: Option<ResourceAny>,
+    busy: Duration,
 }
 
 impl Session {
@@ -368,6 +369,11 @@ impl Session {
         Ok(outcome)
     }
 
+    /// The time spent in guest calls so far.
+    pub fn busy(&self) -> Duration {
+        self.busy
+    }
+
     /// What the guest wrote to stderr so far (truncated at the limit).
     pub fn stderr(&self) -> String {
         self.store.data().stderr.contents()
@@ -378,7 +384,10 @@ impl Session {
         f: impl FnOnce(&OmicsEventProcessor, &mut Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R, GuestError> {
         set_deadline(&mut self.store, self.limits.time);
-        f(&self.processor, &mut self.store).map_err(|e| classify(&self.store, self.limits, e))
+        let started = std::time::Instant::now();
+        let result = f(&self.processor, &mut self.store);
+        self.busy += started.elapsed();
+        result.map_err(|e| classify(&self.store, self.limits, e))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::callback::WesClient;
 use crate::config::{Config, KeySource};
 use crate::error::Error;
 use crate::guest::{Limits, Runtime};
+use crate::metrics::Emf;
 use crate::pipeline::{ArchiveTarget, Handler};
 use crate::refresh::{self, GuestSlot, Refresher};
 
@@ -63,6 +64,7 @@ pub async fn cold_start(config: &Config) -> Result<Function, String> {
     Ok(Handler {
         guest: slot,
         refresher,
+        metrics: None,
         enricher: AwsEnricher { omics, s3: s3.clone() },
         archive: S3Archive { s3 },
         notifier,
@@ -93,7 +95,7 @@ pub async fn run() -> ExitCode {
         Err(e) => Err(e),
     };
     let function = match function {
-        Ok(f) => Arc::new(f),
+        Ok(f) => Arc::new(Handler { metrics: Some(Emf::from_env()), ..f }),
         Err(e) => {
             error!("cold start failed: {e}");
             report_init_error(&e).await;

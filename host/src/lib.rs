@@ -11,5 +11,6 @@ pub mod fixtures;
 pub mod guest;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod refresh;

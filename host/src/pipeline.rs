@@ -6,12 +6,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{Instrument, Span, debug, error, info, info_span, warn};
 
 use crate::error::{Error, TransientError};
 use crate::guest::{Callback, Context, EventIdentity, EventPlan, FetchPlan, Guest, Outcome, OutputsLocation, Session};
+use crate::metrics::{CallbackMetric, Emf, EventMetrics};
 
 /// Why something could not be fetched.
 #[derive(Debug)]
@@ -39,8 +40,8 @@ pub trait Enricher: Sync {
 
 /// The guest's first answer about an event.
 pub enum Planned {
-    /// Not a HealthOmics run status change: why.
-    Ignored(String),
+    /// Not a HealthOmics run status change: why, and the time the guest took to say so.
+    Ignored(String, Duration),
     /// A run status change, with the guest instance that will shape it.
     Run(Box<RunEvent>),
 }
@@ -66,7 +67,7 @@ pub async fn plan(guest: &Guest, event: Arc<[u8]>) -> Result<Planned, Error> {
     blocking(move || {
         let mut session = g.open(&event)?;
         Ok(match session.plan(None)? {
-            EventPlan::Ignore(why) => Planned::Ignored(why),
+            EventPlan::Ignore(why) => Planned::Ignored(why, session.busy()),
             EventPlan::Process(plan) => Planned::Run(Box::new(RunEvent { session, plan })),
         })
     })
@@ -86,57 +87,77 @@ impl RunEvent {
 
     /// Fetches what the guest asked for (concurrently), and lets it shape the record.
     pub async fn shape<E: Enricher>(self, enricher: &E) -> Result<Outcome, Error> {
-        let RunEvent { mut session, plan } = self;
-        debug!(get_run = plan.get_run, list_tasks = plan.list_tasks, outputs = ?plan.outputs, "the guest's plan");
-        let run_id = plan.identity.run_id.as_str();
-        let early_outputs = match &plan.outputs {
-            Some(OutputsLocation::Uri(uri)) => Some(uri.as_str()),
-            _ => None,
-        };
-        let (run, tasks, outputs) = tokio::join!(
-            when(plan.get_run, || enricher.run(run_id)),
-            when(plan.list_tasks, || enricher.tasks(run_id)),
-            when(early_outputs.is_some(), || enricher.outputs(early_outputs.unwrap_or_default())),
-        );
-        let mut errors = Vec::new();
-        let run = settle(run, &mut errors)?;
-        let tasks = settle(tasks, &mut errors)?;
-        let mut outputs = settle(outputs, &mut errors)?;
-        let mut outputs_uri = early_outputs.map(str::to_owned);
+        self.shape_timed(enricher).await.0
+    }
 
-        if let (Some(OutputsLocation::AfterRun), Some(run_json)) = (&plan.outputs, run.clone()) {
-            let (s, replan) = blocking(move || {
-                let r = session.plan(Some(&run_json));
-                (session, r)
-            })
-            .await;
-            session = s;
-            if let EventPlan::Process(FetchPlan { outputs: Some(OutputsLocation::Uri(uri)), .. }) = replan? {
-                outputs = settle(Some(enricher.outputs(&uri).await), &mut errors)?;
-                outputs_uri = Some(uri);
-            }
-        }
-        if plan.outputs.is_some() && outputs.is_none() {
-            match &outputs_uri {
-                Some(uri) => {
-                    info!(outputs = %uri, "no outputs.json (Nextflow runs write none): the record has no output_mapping")
-                }
-                None => info!("the run names no output location: the record has no output_mapping"),
-            }
-        }
+    /// [`RunEvent::shape`], with the time spent in the guest (its plan included).
+    pub async fn shape_timed<E: Enricher>(self, enricher: &E) -> (Result<Outcome, Error>, Duration) {
+        let RunEvent { session, plan } = self;
+        let mut guest_time = session.busy();
+        let result = enrich_and_transform(session, plan, enricher, &mut guest_time).await;
+        (result, guest_time)
+    }
+}
 
-        let context = Context { run, tasks, outputs, errors };
-        let (session, outcome) = blocking(move || {
-            let r = session.transform(&context);
+/// Fetches what the plan asks for, then lets the guest shape the record; `guest_time`
+/// follows the session's time in guest calls.
+async fn enrich_and_transform<E: Enricher>(
+    mut session: Session,
+    plan: FetchPlan,
+    enricher: &E,
+    guest_time: &mut Duration,
+) -> Result<Outcome, Error> {
+    debug!(get_run = plan.get_run, list_tasks = plan.list_tasks, outputs = ?plan.outputs, "the guest's plan");
+    let run_id = plan.identity.run_id.as_str();
+    let early_outputs = match &plan.outputs {
+        Some(OutputsLocation::Uri(uri)) => Some(uri.as_str()),
+        _ => None,
+    };
+    let (run, tasks, outputs) = tokio::join!(
+        when(plan.get_run, || enricher.run(run_id)),
+        when(plan.list_tasks, || enricher.tasks(run_id)),
+        when(early_outputs.is_some(), || enricher.outputs(early_outputs.unwrap_or_default())),
+    );
+    let mut errors = Vec::new();
+    let run = settle(run, &mut errors)?;
+    let tasks = settle(tasks, &mut errors)?;
+    let mut outputs = settle(outputs, &mut errors)?;
+    let mut outputs_uri = early_outputs.map(str::to_owned);
+
+    if let (Some(OutputsLocation::AfterRun), Some(run_json)) = (&plan.outputs, run.clone()) {
+        let (s, replan) = blocking(move || {
+            let r = session.plan(Some(&run_json));
             (session, r)
         })
         .await;
-        let stderr = session.stderr();
-        if !stderr.is_empty() {
-            debug!(guest_stderr = %stderr, "the guest wrote to stderr");
+        session = s;
+        *guest_time = session.busy();
+        if let EventPlan::Process(FetchPlan { outputs: Some(OutputsLocation::Uri(uri)), .. }) = replan? {
+            outputs = settle(Some(enricher.outputs(&uri).await), &mut errors)?;
+            outputs_uri = Some(uri);
         }
-        Ok(outcome?)
     }
+    if plan.outputs.is_some() && outputs.is_none() {
+        match &outputs_uri {
+            Some(uri) => {
+                info!(outputs = %uri, "no outputs.json (Nextflow runs write none): the record has no output_mapping")
+            }
+            None => info!("the run names no output location: the record has no output_mapping"),
+        }
+    }
+
+    let context = Context { run, tasks, outputs, errors };
+    let (session, outcome) = blocking(move || {
+        let r = session.transform(&context);
+        (session, r)
+    })
+    .await;
+    *guest_time = session.busy();
+    let stderr = session.stderr();
+    if !stderr.is_empty() {
+        debug!(guest_stderr = %stderr, "the guest wrote to stderr");
+    }
+    Ok(outcome?)
 }
 
 /// The span for one event: run id, status and event id on every line.
@@ -283,6 +304,8 @@ pub struct Handler<E, A, N> {
     pub guest: crate::refresh::GuestSlot,
     /// Looks for a new guest component between events (`GUEST_REFRESH_SECONDS`).
     pub refresher: Option<Arc<crate::refresh::Refresher>>,
+    /// Writes one EMF line per event (Lambda mode).
+    pub metrics: Option<Emf>,
     pub enricher: E,
     pub archive: A,
     pub notifier: N,
@@ -290,8 +313,21 @@ pub struct Handler<E, A, N> {
 }
 
 impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
-    /// Processes one event. `Ok` only when the invocation should succeed.
+    /// Processes one event. `Ok` only when the invocation should succeed. With `metrics`
+    /// set, writes the event's EMF line, whatever the outcome.
     pub async fn handle(&self, event: Arc<[u8]>) -> Result<Report, Error> {
+        let started = Instant::now();
+        let mut m = EventMetrics { status: "INVALID".into(), ..EventMetrics::default() };
+        let result = self.handle_measured(event, &mut m).await;
+        m.failed = result.is_err();
+        m.total = started.elapsed();
+        if let Some(emf) = &self.metrics {
+            emf.emit(&m);
+        }
+        result
+    }
+
+    async fn handle_measured(&self, event: Arc<[u8]>, m: &mut EventMetrics) -> Result<Report, Error> {
         let guest = self.guest.current();
         if let Some(refresher) = &self.refresher {
             refresher.poke();
@@ -299,7 +335,9 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         let started = Instant::now();
         let run = match plan(&guest, event).await {
             Ok(Planned::Run(run)) => run,
-            Ok(Planned::Ignored(why)) => {
+            Ok(Planned::Ignored(why, guest_time)) => {
+                m.status = "IGNORED".into();
+                m.guest = guest_time;
                 info!(guest = %guest.label(), "event ignored: {why}");
                 return Ok(Report::Ignored(why));
             }
@@ -308,10 +346,16 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
                 return Err(e);
             }
         };
+        let id = run.identity();
+        m.status = id.status.clone();
+        m.run_id = Some(id.run_id.clone());
+        m.event_id = id.event_id.clone();
         let span = run.span();
         async {
-            let result = match run.shape(&self.enricher).await {
-                Ok(outcome) => self.finish(&guest, outcome, started).await,
+            let (shaped, guest_time) = run.shape_timed(&self.enricher).await;
+            m.guest = guest_time;
+            let result = match shaped {
+                Ok(outcome) => self.finish(&guest, outcome, started, m).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
@@ -323,7 +367,14 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         .await
     }
 
-    async fn finish(&self, guest: &Guest, outcome: Outcome, started: Instant) -> Result<Report, Error> {
+    async fn finish(
+        &self,
+        guest: &Guest,
+        outcome: Outcome,
+        started: Instant,
+        m: &mut EventMetrics,
+    ) -> Result<Report, Error> {
+        m.enrichment_errors = outcome.enrichment_errors.len();
         for e in &outcome.enrichment_errors {
             warn!("enrichment error: {e}");
         }
@@ -353,14 +404,21 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
             (Callback::Send, Some(Err(why))) => Err(why),
             (Callback::Send, None) => unreachable!("a callback to send was sent"),
         };
+        m.archive = stored.as_ref().ok().copied();
+        m.archive_failed = stored.is_err();
+        m.callback = Some(match &callback {
+            Ok(CallbackResult::Sent(_)) => CallbackMetric::Sent,
+            Ok(CallbackResult::Skipped(_)) => CallbackMetric::Skipped,
+            Ok(CallbackResult::Refused(_)) => CallbackMetric::Rejected,
+            Err(_) => CallbackMetric::Failed,
+        });
         let result = match (stored, callback) {
             (Ok(stored), Ok(callback)) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
                 match stored {
-                    Stored::Written => {
-                        info!(archive = %uri, guest = %guest.label(), elapsed_ms = started.elapsed().as_millis() as u64, "event archived")
-                    }
+                    Stored::Written => info!(archive = %uri, guest = %guest.label(), elapsed_ms, "event archived"),
                     Stored::AlreadyArchived => {
-                        info!(archive = %uri, guest = %guest.label(), elapsed_ms = started.elapsed().as_millis() as u64, "event already archived (re-delivery)")
+                        info!(archive = %uri, guest = %guest.label(), elapsed_ms, "event already archived (re-delivery)")
                     }
                 }
                 return Ok(Report::Processed {

@@ -113,8 +113,12 @@ async fn the_lambda_runtime_loop_processes_events_end_to_end() {
     assert!(lines.iter().any(|l| l["level"] == "DEBUG"), "VERBOSE_LOGGING=true gives DEBUG lines");
     assert!(lines.iter().any(|l| l["message"] == "ready"), "{stdout}");
     let event_id = f.event_json()["id"].as_str().unwrap().to_owned();
-    let about: Vec<&Value> =
-        lines.iter().filter(|l| l.to_string().contains("4417021") || l.to_string().contains(&event_id)).collect();
+    let (metrics, logs): (Vec<&Value>, Vec<&Value>) = lines.iter().partition(|l| l.get("_aws").is_some());
+    let about: Vec<&Value> = logs
+        .iter()
+        .copied()
+        .filter(|l| l.to_string().contains("4417021") || l.to_string().contains(&event_id))
+        .collect();
     assert!(about.len() >= 2, "{stdout}");
     for line in about {
         let span = &line["span"];
@@ -124,6 +128,32 @@ async fn the_lambda_runtime_loop_processes_events_end_to_end() {
     assert!(
         lines.iter().any(|l| l["message"] == "event archived" && l["span"]["event_id"] == event_id.as_str()),
         "{stdout}"
+    );
+
+    // One EMF line per invocation, with no extra API call.
+    assert_eq!(metrics.len(), 4, "{stdout}");
+    let by_status =
+        |s: &str| metrics.iter().find(|m| m["Status"] == s).copied().unwrap_or_else(|| panic!("no metrics for {s}"));
+    let completed = by_status("COMPLETED");
+    assert_eq!(completed["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NGS360/OmicsRunEvents");
+    assert_eq!(completed["FunctionName"], "omics-run-event-processor");
+    assert_eq!(
+        (completed["ArchiveWritten"].as_u64(), completed["CallbackSent"].as_u64(), completed["EventsFailed"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    assert!(
+        completed["GuestTime"].as_f64().unwrap() > 0.0
+            && completed["TotalTime"].as_f64() > completed["GuestTime"].as_f64()
+    );
+    assert_eq!(by_status("IGNORED")["EventsIgnored"], 1);
+    assert_eq!(
+        (by_status("INVALID")["EventsFailed"].as_u64(), by_status("INVALID")["CallbackFailed"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let running = by_status("RUNNING");
+    assert_eq!(
+        (running["CallbackFailed"].as_u64(), running["EventsFailed"].as_u64(), running["ArchiveWritten"].as_u64()),
+        (Some(1), Some(1), Some(1))
     );
 }
 

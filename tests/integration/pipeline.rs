@@ -45,6 +45,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
     let mut handler = Handler {
         guest: GuestSlot::new(guest),
         refresher: None,
+        metrics: None,
         enricher: AwsEnricher { omics: omics_client, s3: s3.clone() },
         archive: S3Archive { s3: s3.clone() },
         notifier: WesClient::new(url, Some(ApiKey::new(KEY.into())), Duration::from_secs(1)).unwrap(),

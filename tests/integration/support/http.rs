@@ -116,6 +116,8 @@ impl Server {
 }
 
 async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Request>>>) {
+    // Answers go out at once (no Nagle wait for the client's delayed ACK).
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
@@ -128,7 +130,9 @@ async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Request>>
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str(&format!("content-length: {}\r\n\r\n", response.body.len()));
-        if write.write_all(head.as_bytes()).await.is_err() || write.write_all(&response.body).await.is_err() {
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&response.body);
+        if write.write_all(&bytes).await.is_err() {
             return;
         }
         if close {

@@ -1,0 +1,412 @@
+//! The performance table (`bench/run.sh`): cold start, one COMPLETED event end to end
+//! against loopback peers with and without a fixed delay each, the guest per event beside
+//! the native build, peak RSS over 1,000 events, and the sizes of what ships.
+//!
+//!     cargo run --release --example bench -- [--binary PATH] [--zip PATH] [--runs N]
+//!
+//! The function is the real binary in Lambda mode, driven by a runtime API server; its
+//! peers (Secrets Manager, HealthOmics, S3, the WES API) are small fakes on 127.0.0.1 that
+//! answer after a configurable delay. Figures are medians of repeated runs.
+
+#[allow(dead_code)]
+#[path = "../../tests/integration/support/http.rs"]
+mod http;
+
+use std::collections::{HashMap, VecDeque};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response, Server};
+use ngs360_omics::guest::{self, Context, EventPlan, Limits, Runtime};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+const KEY: &str = "bench-callback-key";
+const DELAY: Duration = Duration::from_millis(20);
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../fixtures/eventbridge-omics-run-completed/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// The AWS and WES fakes, each answering after `delay`.
+struct Peers {
+    aws: Server,
+    wes: Server,
+    delay: Arc<Mutex<Duration>>,
+}
+
+async fn peers() -> Peers {
+    let context: Value = serde_json::from_slice(&fixture("context.json")).unwrap();
+    let delay = Arc::new(Mutex::new(Duration::ZERO));
+    let objects: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let outputs_key = "/ngs360-omics-output/runs/4417021/logs/outputs.json".to_owned();
+    objects.lock().unwrap().insert(outputs_key, context["outputs"].to_string().into_bytes());
+    let (d, ctx) = (delay.clone(), context.clone());
+    let aws = Server::start(move |req: Request| {
+        let (d, ctx, objects) = (d.clone(), ctx.clone(), objects.clone());
+        async move {
+            let wait = *d.lock().unwrap();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            aws_answer(&req, &ctx, &objects)
+        }
+    })
+    .await;
+    let d = delay.clone();
+    let wes = Server::start(move |_req: Request| {
+        let d = d.clone();
+        async move {
+            let wait = *d.lock().unwrap();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            Response::json(200, &json!({"status": "ok"}))
+        }
+    })
+    .await;
+    Peers { aws, wes, delay }
+}
+
+/// Secrets Manager (JSON protocol), HealthOmics (REST JSON) and S3 (path style), by route.
+fn aws_answer(req: &Request, ctx: &Value, objects: &Mutex<HashMap<String, Vec<u8>>>) -> Response {
+    if req.header("x-amz-target") == Some("secretsmanager.GetSecretValue") {
+        return Response::json(200, &json!({"Name": "bench", "SecretString": json!({"AUTH_TOKEN": KEY}).to_string()}));
+    }
+    let path = req.path().to_owned();
+    if path == "/run/4417021" {
+        return Response::json(200, &ctx["run"]);
+    }
+    if path == "/run/4417021/task" {
+        return Response::json(200, &json!({"items": ctx["tasks"]}));
+    }
+    let mut objects = objects.lock().unwrap();
+    match req.method.as_str() {
+        "GET" => match objects.get(&path) {
+            Some(body) => Response::new(200, body.clone()).header("etag", "\"e\""),
+            None => {
+                Response::new(404, "<Error><Code>NoSuchKey</Code></Error>").header("content-type", "application/xml")
+            }
+        },
+        "PUT" if req.header("if-none-match") == Some("*") && objects.contains_key(&path) => {
+            Response::new(412, "<Error><Code>PreconditionFailed</Code></Error>")
+                .header("content-type", "application/xml")
+        }
+        "PUT" => {
+            objects.insert(path, req.body.clone());
+            Response::new(200, "").header("etag", "\"e\"")
+        }
+        _ => Response::new(405, ""),
+    }
+}
+
+/// A Lambda runtime API that hands out queued events and times each invocation.
+struct RuntimeApi {
+    server: Server,
+    state: Arc<Mutex<ApiState>>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct ApiState {
+    queue: VecDeque<(String, Vec<u8>)>,
+    handed: HashMap<String, Instant>,
+    done: HashMap<String, (Duration, bool)>,
+    first_next: Option<Instant>,
+}
+
+impl RuntimeApi {
+    async fn start() -> RuntimeApi {
+        let state: Arc<Mutex<ApiState>> = Arc::default();
+        let changed = Arc::new(Notify::new());
+        let (s, c) = (state.clone(), changed.clone());
+        let server = Server::start(move |req: Request| {
+            let (state, changed) = (s.clone(), c.clone());
+            async move {
+                let path = req.path().trim_start_matches("/2018-06-01/runtime").to_owned();
+                if path == "/invocation/next" {
+                    loop {
+                        let notified = changed.notified();
+                        {
+                            let mut st = state.lock().unwrap();
+                            st.first_next.get_or_insert_with(Instant::now);
+                            if let Some((id, body)) = st.queue.pop_front() {
+                                st.handed.insert(id.clone(), Instant::now());
+                                return Response::new(200, body)
+                                    .header("lambda-runtime-aws-request-id", &id)
+                                    .header("lambda-runtime-deadline-ms", "99999999999999")
+                                    .header(
+                                        "lambda-runtime-invoked-function-arn",
+                                        "arn:aws:lambda:eu-west-1:1:function:bench",
+                                    );
+                            }
+                        }
+                        notified.await;
+                    }
+                }
+                let mut st = state.lock().unwrap();
+                if let Some((id, kind)) = path.trim_start_matches("/invocation/").split_once('/') {
+                    let took = st.handed.get(id).map(|t| t.elapsed()).unwrap_or_default();
+                    st.done.insert(id.to_owned(), (took, kind == "response"));
+                }
+                drop(st);
+                changed.notify_waiters();
+                Response::new(202, "{}")
+            }
+        })
+        .await;
+        RuntimeApi { server, state, changed }
+    }
+
+    /// Sends one event and waits for its answer: the time from handing it out to the
+    /// answer, and whether the invocation succeeded.
+    async fn invoke(&self, id: &str, event: &[u8]) -> (Duration, bool) {
+        self.state.lock().unwrap().queue.push_back((id.to_owned(), event.to_vec()));
+        self.changed.notify_waiters();
+        loop {
+            let notified = self.changed.notified();
+            if let Some(r) = self.state.lock().unwrap().done.get(id) {
+                return *r;
+            }
+            tokio::time::timeout(Duration::from_secs(30), notified).await.expect("the function answers");
+        }
+    }
+
+    async fn wait_first_next(&self) -> Instant {
+        loop {
+            let notified = self.changed.notified();
+            if let Some(t) = self.state.lock().unwrap().first_next {
+                return t;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
+        }
+    }
+}
+
+fn spawn(binary: &str, api: &RuntimeApi, peers: &Peers) -> Child {
+    let aws = peers.aws.url();
+    Command::new(binary)
+        .env_clear()
+        .envs([
+            ("AWS_LAMBDA_RUNTIME_API", api.server.addr.to_string()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "bench".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".into()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+            ("AWS_REGION", "eu-west-1".into()),
+            ("AWS_ACCESS_KEY_ID", "bench".into()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+            ("AWS_SESSION_TOKEN", "bench".into()),
+            ("AWS_ENDPOINT_URL_S3", aws.clone()),
+            ("AWS_ENDPOINT_URL_OMICS", aws.clone()),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/nonexistent".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
+            ("API_SERVER", peers.wes.url()),
+            ("DATA_LAKE_BUCKET", "lake".into()),
+            ("ENV_SECRETS", "ngs360/omics".into()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the function")
+}
+
+fn event(n: usize) -> Vec<u8> {
+    let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
+    e["id"] = format!("bench-{n:06}").into();
+    e.to_string().into_bytes()
+}
+
+fn peak_rss_mib(child: &Child) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn size_mb(path: &str) -> Option<f64> {
+    std::fs::metadata(path).ok().map(|m| m.len() as f64 / 1e6)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let binary =
+        arg("--binary").unwrap_or_else(|| format!("{}/../target/release/ngs360-omics", env!("CARGO_MANIFEST_DIR")));
+    let zip = arg("--zip");
+    let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(15);
+    let peers = peers().await;
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut row = |what: &str, value: String, target: &str| rows.push((what.into(), value, target.into()));
+
+    // Cold start: process start to the first event taken, SDK clients, secret and guest ready.
+    let mut cold = Vec::new();
+    for _ in 0..runs {
+        let api = RuntimeApi::start().await;
+        let started = Instant::now();
+        let mut child = spawn(&binary, &api, &peers);
+        let first = api.wait_first_next().await;
+        cold.push((first - started).as_secs_f64() * 1e3);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    row("cold start: process start to first event taken (ms)", format!("{:.1}", median(cold)), "< 30");
+
+    // One COMPLETED event end to end, peers delayed by 20 ms each, then not delayed.
+    for (label, delay) in [("with 20 ms per peer call", DELAY), ("host's own time, peers not delayed", Duration::ZERO)]
+    {
+        *peers.delay.lock().unwrap() = delay;
+        let (mut firsts, mut warm) = (Vec::new(), Vec::new());
+        for r in 0..runs.min(7) {
+            let api = RuntimeApi::start().await;
+            let mut child = spawn(&binary, &api, &peers);
+            for i in 0..10 {
+                let (took, ok) = api
+                    .invoke(&format!("{r}-{i}"), &event(r * 100 + i + if delay.is_zero() { 50_000 } else { 0 }))
+                    .await;
+                assert!(ok, "the invocation failed");
+                let ms = took.as_secs_f64() * 1e3;
+                if i == 0 { firsts.push(ms) } else { warm.push(ms) }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let target = if delay.is_zero() { "" } else { "< 60" };
+        row(
+            &format!("COMPLETED event, {label}, first after cold start (ms)"),
+            format!("{:.1}", median(firsts)),
+            target,
+        );
+        row(&format!("COMPLETED event, {label}, warm (ms)"), format!("{:.1}", median(warm)), target);
+    }
+
+    // Peak RSS over 1,000 events.
+    *peers.delay.lock().unwrap() = Duration::ZERO;
+    let api = RuntimeApi::start().await;
+    let mut child = spawn(&binary, &api, &peers);
+    for i in 0..1000 {
+        let (_, ok) = api.invoke(&format!("rss-{i}"), &event(100_000 + i)).await;
+        assert!(ok);
+    }
+    row("peak RSS over 1,000 COMPLETED events (MiB)", format!("{:.1}", peak_rss_mib(&child)), "< 40");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Loading the guest, per path (cold start cost), and the guest per event.
+    let time_us = |n: usize, f: &mut dyn FnMut()| -> f64 {
+        median(
+            (0..n)
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64() * 1e6
+                })
+                .collect(),
+        )
+    };
+    row(
+        "wasmtime engine, pooling allocator and linker (us)",
+        format!("{:.0}", time_us(20, &mut || drop(Runtime::new().unwrap()))),
+        "",
+    );
+    let runtime = Runtime::new().unwrap();
+    row(
+        "guest load: bundled .cwasm (deserialize, link, describe) (us)",
+        format!("{:.0}", time_us(50, &mut || drop(runtime.bundled(Limits::default()).unwrap()))),
+        "< 1000",
+    );
+    let wasm_path = arg("--wasm").unwrap_or_else(|| {
+        format!("{}/../target/guest-build/wasm32-wasip2/guest/ngs360_omics_guest.wasm", env!("CARGO_MANIFEST_DIR"))
+    });
+    if let Ok(wasm) = std::fs::read(&wasm_path) {
+        row(
+            "guest load: a .wasm from S3 or a file, compiled here (us)",
+            format!(
+                "{:.0}",
+                time_us(5, &mut || drop(runtime.compile(&wasm, "bench".into(), Limits::default()).unwrap()))
+            ),
+            "",
+        );
+        let cwasm = guest::precompile(&wasm, guest::BUNDLED_TARGET, "bench").unwrap();
+        let pin = guest::sha256_hex(&cwasm);
+        row(
+            "guest load: a pinned .cwasm (sha256, deserialize, link, describe) (us)",
+            format!(
+                "{:.0}",
+                time_us(50, &mut || drop(runtime.load(&cwasm, "bench".into(), Some(&pin), Limits::default()).unwrap()))
+            ),
+            "",
+        );
+    }
+    let context: Value = serde_json::from_slice(&fixture("context.json")).unwrap();
+    let (run, tasks, outputs) =
+        (context["run"].to_string(), context["tasks"].to_string(), context["outputs"].to_string().into_bytes());
+    let guest = runtime.bundled(Limits::default()).unwrap();
+    for (label, size) in [("2 KB", 2usize << 10), ("100 KB", 100 << 10)] {
+        let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
+        let mut i = 0;
+        while e.to_string().len() < size {
+            e["detail"][format!("parameter_{i:04}")] =
+                format!("s3://ngs360-reference/genomes/GRCh38/part-{i:04}.fa.gz").into();
+            i += 1;
+        }
+        let bytes = e.to_string().into_bytes();
+        let ctx = Context {
+            run: Some(run.clone()),
+            tasks: Some(tasks.clone()),
+            outputs: Some(outputs.clone()),
+            errors: vec![],
+        };
+        let n = if size > 10_000 { 300 } else { 3000 };
+        let wasm = time_us(n, &mut || {
+            let mut s = guest.open(&bytes).unwrap();
+            let EventPlan::Process(_) = s.plan(None).unwrap() else { panic!("not a run event") };
+            s.transform(&ctx).unwrap();
+        });
+        let c =
+            ngs360_omics_guest::Context { run: Some(&run), tasks: Some(&tasks), outputs: Some(&outputs), errors: &[] };
+        let native = time_us(n, &mut || {
+            let ev = ngs360_omics_guest::Event::parse(&bytes).unwrap();
+            ev.plan(None).unwrap();
+            ev.transform(&c).unwrap();
+        });
+        let target = if size < 10_000 { "< 100" } else { "" };
+        row(
+            &format!("guest, {label} event ({} B), fresh instance, plan + transform (us)", bytes.len()),
+            format!("{wasm:.0}"),
+            target,
+        );
+        row(&format!("same logic compiled natively, {label} (us)"), format!("{native:.0}"), "");
+    }
+
+    match size_mb(&binary) {
+        Some(mb) => row("binary (this build) (MB)", format!("{mb:.1}"), ""),
+        None => row("binary (MB)", "missing".into(), ""),
+    }
+    if let Some(zip) = zip {
+        match size_mb(&zip) {
+            Some(mb) => row(&format!("deployment zip {zip} (MB)"), format!("{mb:.1}"), "< 10"),
+            None => row("deployment zip (MB)", format!("{zip}: not built (make package)"), "< 10"),
+        }
+    }
+
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    println!("{:<width$}  {:>10}  {:>7}", "measure (median)", "value", "target");
+    for (what, value, target) in rows {
+        println!("{what:<width$}  {value:>10}  {target:>7}");
+    }
+}
