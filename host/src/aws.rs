@@ -5,6 +5,8 @@
 //! throttling, timeouts, 5xx and network failures (after the SDK's own retries) are
 //! transient.
 
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_omics::config::http::HttpResponse;
 use aws_sdk_omics::config::interceptors::BeforeTransmitInterceptorContextMut;
@@ -19,9 +21,20 @@ use crate::error::TransientError;
 use crate::pipeline::{Archive, Enricher, FetchError, Fetched, Stored};
 
 /// Loads region, credentials and endpoints from the environment (the standard AWS
-/// variables, `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL_OMICS` among them).
+/// variables, `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL_OMICS` among them), with time
+/// limits on every call: a stalled AWS call fails the invocation (and Lambda retries it)
+/// instead of holding the function until its 15-minute timeout.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+}
+
+/// 3 s to connect, 10 s per attempt, 30 s per call with the SDK's retries.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
 }
 
 /// The S3 client.
