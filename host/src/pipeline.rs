@@ -54,7 +54,7 @@ pub struct RunEvent {
 
 /// Runs `f` on a blocking thread: a guest call must not hold up the async runtime (and
 /// WASI's synchronous bindings must not run on one of its workers).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => value,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

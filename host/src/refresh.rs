@@ -10,7 +10,7 @@ use crate::aws::{GetError, get_object_if_changed};
 use crate::config::GuestSource;
 use crate::error::LoadError;
 use crate::guest::{Guest, Limits, Runtime};
-use crate::pipeline::FetchError;
+use crate::pipeline::{FetchError, blocking};
 
 /// Loads the configured guest; for an S3 source also returns the object's ETag. `pinned`
 /// is `GUEST_SHA256` (ignored for the bundled guest, which is part of the binary). A
@@ -64,9 +64,7 @@ async fn compile(
 ) -> Result<Guest, LoadError> {
     let runtime = runtime.clone();
     let pinned = pinned.map(str::to_owned);
-    tokio::task::spawn_blocking(move || runtime.load(&bytes, origin, pinned.as_deref(), limits))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    blocking(move || runtime.load(&bytes, origin, pinned.as_deref(), limits)).await
 }
 
 /// Holds the guest that shapes the next event. A swap is atomic: an event in flight keeps
