@@ -132,7 +132,7 @@ impl Enricher for AwsEnricher {
             return Err(FetchError::Permanent(format!("outputs.json: `{uri}` is not an s3:// URI")));
         };
         match get_object(&self.s3, bucket, key, None).await {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok((bytes, _)) => Ok(Some(bytes)),
             Err(GetError::NotFound) => Ok(None),
             Err(GetError::Fetch(e)) => Err(e),
         }
@@ -145,15 +145,15 @@ pub enum GetError {
     Fetch(FetchError),
 }
 
-/// Reads a whole object.
+/// Reads a whole object: its bytes and its ETag.
 pub async fn get_object(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
-) -> Result<Vec<u8>, GetError> {
+) -> Result<(Vec<u8>, Option<String>), GetError> {
     match get_object_if_changed(s3, bucket, key, version_id, None).await? {
-        Some((bytes, _)) => Ok(bytes),
+        Some(found) => Ok(found),
         None => unreachable!("an unconditional GET is never answered 304"),
     }
 }

@@ -318,7 +318,7 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
     pub async fn handle(&self, event: Arc<[u8]>) -> Result<Report, Error> {
         let started = Instant::now();
         let mut m = EventMetrics { status: "INVALID".into(), ..EventMetrics::default() };
-        let result = self.handle_measured(event, &mut m).await;
+        let result = self.handle_measured(event, started, &mut m).await;
         m.failed = result.is_err();
         m.total = started.elapsed();
         if let Some(emf) = &self.metrics {
@@ -327,12 +327,11 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         result
     }
 
-    async fn handle_measured(&self, event: Arc<[u8]>, m: &mut EventMetrics) -> Result<Report, Error> {
+    async fn handle_measured(&self, event: Arc<[u8]>, started: Instant, m: &mut EventMetrics) -> Result<Report, Error> {
         let guest = self.guest.current();
         if let Some(refresher) = &self.refresher {
             refresher.poke();
         }
-        let started = Instant::now();
         let run = match plan(&guest, event).await {
             Ok(Planned::Run(run)) => run,
             Ok(Planned::Ignored(why, guest_time)) => {

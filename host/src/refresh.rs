@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
-use crate::aws::{GetError, get_object_if_changed};
+use crate::aws::{GetError, get_object, get_object_if_changed};
 use crate::config::GuestSource;
 use crate::error::LoadError;
 use crate::guest::{Guest, Limits, Runtime};
@@ -36,11 +36,9 @@ pub async fn load(
             let Some(s3) = s3 else {
                 return Err(LoadError::Read { origin, reason: "no S3 client".into() });
             };
-            match get_object_if_changed(s3, bucket, key, version_id.as_deref(), None).await {
-                Ok(Some(found)) => found,
-                Ok(None) => unreachable!("an unconditional GET is never answered 304"),
-                Err(e) => return Err(LoadError::Read { origin, reason: get_error(e) }),
-            }
+            get_object(s3, bucket, key, version_id.as_deref())
+                .await
+                .map_err(|e| LoadError::Read { origin: origin.clone(), reason: get_error(e) })?
         }
     };
     Ok((compile(runtime, bytes, origin, pinned, limits).await?, etag))
