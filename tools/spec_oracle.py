@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""SPEC sections 2-7 written a second time, in Python, as an oracle for the fixtures.
+"""docs/behaviour.md (§1-§7) written a second time, in Python, as an oracle for the fixtures.
 
 The expected records in fixtures/*/expected.json come from this script, not from the Rust
-guest, so that `ngs360-omics check` compares two independent readings of SPEC.
+guest, so that `ngs360-omics check` compares two independent readings of the
+behaviour contract. Each function names the section it reads.
 
     python3 tools/spec_oracle.py fixtures            # rewrite every expected.json
     python3 tools/spec_oracle.py fixtures --verify   # exit 1 if any differs
@@ -21,6 +22,7 @@ FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
 DEFAULT_GROUP = "/aws/omics/WorkflowLog"
 
 
+# behaviour §2: one-level flattening.
 def flatten(top):
     out = {}
     for key, value in top.items():
@@ -43,6 +45,7 @@ def nonempty_str(v):
     return v if isinstance(v, str) and v else None
 
 
+# behaviour §4: the console's encoding of a log group or stream.
 def encode(s):
     out = []
     for b in s.encode():
@@ -61,6 +64,7 @@ def console_host(partition, region):
     }.get(partition, f"{region}.console.aws.amazon.com")
 
 
+# behaviour §4: region and partition from the run's ARN, the event's, else `region`.
 def console(flat, run):
     for arn in ((run or {}).get("arn"), flat.get("arn"), flat.get("resources_0")):
         if isinstance(arn, str):
@@ -81,6 +85,7 @@ def stream_url(con, group, stream):
     return f"{group_url(con, group)}/log-events/{encode(stream)}"
 
 
+# behaviour §4: the log group, from GetRun's logLocation when it names one.
 def log_group(run):
     arn = ((run or {}).get("logLocation") or {}).get("runLogStream")
     if isinstance(arn, str) and ":log-group:" in arn:
@@ -90,6 +95,7 @@ def log_group(run):
     return DEFAULT_GROUP
 
 
+# behaviour §4: log_urls.
 def log_urls(status, run_id, flat, run, tasks, con):
     group = log_group(run)
     urls = {"run_log": stream_url(con, group, f"run/{run_id}")}
@@ -113,6 +119,7 @@ def log_urls(status, run_id, flat, run, tasks, con):
     return urls
 
 
+# behaviour §5: output mapping.
 def location(v):
     if isinstance(v, str):
         return v
@@ -134,6 +141,7 @@ def output_mapping(outputs):
     return mapping
 
 
+# behaviour §6: the archive key (None when a part falls back to now or a fresh UUID).
 def archive_key(top):
     t, i = top.get("time"), top.get("id")
     ts = None
@@ -148,6 +156,7 @@ def archive_key(top):
     return f"event_{ts}_{i}.json"
 
 
+# behaviour §3 (the record, enrichment) and §7 (the callback decision).
 def expected(event, ctx):
     top = event
     flat = flatten(top)

@@ -1,5 +1,5 @@
 //! The incoming event: parsing, and telling run status changes from the rest
-//! (SPEC section 1).
+//! (behaviour §1).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -20,7 +20,7 @@ pub struct Event {
     top: Map<String, Value>,
 }
 
-/// An event's fields: the top level as delivered, and the flattened view (SPEC section 2).
+/// An event's fields: the top level as delivered, and the flattened view (behaviour §2).
 pub struct Fields<'a> {
     pub top: &'a Map<String, Value>,
     pub flat: Flat<'a>,

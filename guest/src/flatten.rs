@@ -1,5 +1,5 @@
 //! One-level flattening, compatible with the data lake the Python processor wrote
-//! (SPEC section 2). The flattened view borrows the parsed event: no value is copied.
+//! (behaviour §2). The flattened view borrows the parsed event: no value is copied.
 
 #[allow(unused_imports)]
 use crate::prelude::*;

@@ -1,4 +1,4 @@
-//! CloudWatch console links to a run's logs (SPEC section 4).
+//! CloudWatch console links to a run's logs (behaviour §4).
 
 #[allow(unused_imports)]
 use crate::prelude::*;

@@ -1,5 +1,5 @@
 //! The workflow's outputs: where `outputs.json` is, and the `output_mapping` made of it
-//! (SPEC section 5).
+//! (behaviour §5).
 
 #[allow(unused_imports)]
 use crate::prelude::*;

@@ -1,5 +1,5 @@
-//! The enhanced record (SPEC section 3), the callback decision (section 7) and the archive
-//! key's parts (section 6).
+//! The enhanced record (behaviour §3), the callback decision (§7) and the archive key's
+//! parts (§6).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
