@@ -4,13 +4,13 @@
 //!
 //! The guest is built by a nested `cargo build --target wasm32-wasip2 --profile guest` into
 //! its own target directory (`<target>/guest-build`), then compiled with the same wasmtime
-//! and the same engine settings (`src/engine.rs`) the binary uses at run time.
+//! and the same engine settings (`src/sandbox/engine.rs`) the binary uses at run time.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "src/engine.rs"]
+#[path = "src/sandbox/engine.rs"]
 mod engine;
 
 const GUEST_PACKAGE: &str = "ngs360-omics-guest";
@@ -22,7 +22,7 @@ fn main() {
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo::rerun-if-changed={}", workspace.join(watched).display());
     }
-    println!("cargo::rerun-if-changed=src/engine.rs");
+    println!("cargo::rerun-if-changed=src/sandbox/engine.rs");
     println!("cargo::rerun-if-env-changed=CARGO_TARGET_DIR");
 
     let wasm = build_guest(&workspace);

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, Server};
-use ngs360_omics::guest::{self, Context, EventPlan, Limits, Runtime};
+use ngs360_omics::sandbox::{self as guest, Context, EventPlan, Limits, Runtime};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 

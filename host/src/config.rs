@@ -1,4 +1,4 @@
-//! The function's configuration, from the environment (SPEC section 8).
+//! The function's configuration, from the environment (behaviour §8).
 
 use std::fmt;
 use std::time::Duration;

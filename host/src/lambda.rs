@@ -1,5 +1,5 @@
-//! Lambda mode and `process`: the cold start (configuration, SDK clients, callback key,
-//! guest, all once) and the runtime loop.
+//! Lambda mode: the cold start (configuration, SDK clients, callback key, guest, all once)
+//! and the runtime loop. `process` shares the cold start.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,43 +9,46 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use tracing::{error, info, warn};
 
-use crate::aws::{self, AwsEnricher, S3Archive};
-use crate::callback::WesClient;
+use crate::adapters::aws;
+use crate::adapters::enricher::AwsEnricher;
+use crate::adapters::metrics::Emf;
+use crate::adapters::refresh::{self, GuestSlot, Refresher};
+use crate::adapters::s3::S3Archive;
+use crate::adapters::secrets;
+use crate::adapters::wes::{KEY_HEADER, WesClient};
 use crate::config::{Config, KeySource};
-use crate::error::Error;
-use crate::guest::{Limits, Runtime};
-use crate::metrics::Emf;
+use crate::error::{Error, InitError};
 use crate::pipeline::{ArchiveTarget, Handler};
-use crate::refresh::{self, GuestSlot, Refresher};
+use crate::sandbox::{Limits, Runtime, blocking};
 
 /// The handler with real AWS and HTTP behind it.
 pub type Function = Handler<AwsEnricher, S3Archive, WesClient>;
 
 /// Everything made once per cold start. The guest and the callback key load concurrently.
-pub async fn cold_start(config: &Config) -> Result<Function, String> {
+pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
     let started = Instant::now();
     let sdk = aws::sdk_config().await;
-    let s3 = aws::s3(&sdk);
-    let omics = aws::omics(&sdk);
-    let runtime = Runtime::new().map_err(|e| e.to_string())?;
+    let s3 = aws::s3_client(&sdk);
+    let omics = aws::omics_client(&sdk);
+    let runtime = blocking(Runtime::new).await?;
     let guest = refresh::load(&runtime, &config.guest, config.guest_sha256.as_deref(), Some(&s3), Limits::default());
     let key = async {
         match &config.key {
             KeySource::None => Ok(None),
             KeySource::Direct(key) => Ok(Some(key.clone())),
-            KeySource::Secret(id) => aws::callback_key(&sdk, id).await.map(Some),
+            KeySource::Secret(id) => secrets::callback_key(&sdk, id).await.map(Some),
         }
     };
     let (guest, key) = tokio::join!(guest, key);
-    let (guest, etag) = guest.map_err(|e| e.to_string())?;
+    let (guest, etag) = guest?;
     let key = key?;
     if key.is_none() {
-        warn!("no callback key (AUTH_TOKEN or ENV_SECRETS): callbacks go without {}", crate::callback::KEY_HEADER);
+        warn!("no callback key (AUTH_TOKEN or ENV_SECRETS): callbacks go without {KEY_HEADER}");
     }
     let notifier = WesClient::new(config.callback_url(), key, config.callback_timeout)?;
     info!(
         guest = %guest.label(),
-        guest_source = %guest.source(),
+        guest_source = %guest.origin(),
         guest_refresh_seconds = config.guest_refresh.as_secs(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "ready"
@@ -74,31 +77,22 @@ pub async fn cold_start(config: &Config) -> Result<Function, String> {
 
 impl From<Error> for Diagnostic {
     fn from(e: Error) -> Diagnostic {
-        let kind = match &e {
-            Error::Config(_) => "ConfigError",
-            Error::Load(_) => "GuestLoadError",
-            Error::Guest(_) => "GuestError",
-            Error::Enrichment(_) => "EnrichmentError",
-            Error::Archive { .. } | Error::ArchiveAndCallback { .. } => "ArchiveError",
-            Error::Callback(_) => "CallbackError",
-            Error::Input(_) => "InputError",
-        };
-        Diagnostic { error_type: kind.into(), error_message: e.to_string() }
+        Diagnostic { error_type: e.kind().into(), error_message: e.to_string() }
     }
 }
 
 /// Runs as the Lambda function until the runtime API goes away. A cold start that fails
 /// is reported to the runtime API's init error endpoint, and the process exits.
 pub async fn run() -> ExitCode {
-    let function = match Config::from_env().map_err(|e| e.to_string()) {
+    let function = match Config::from_env() {
         Ok(config) => cold_start(&config).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     let function = match function {
         Ok(f) => Arc::new(Handler { metrics: Some(Emf::from_env()), ..f }),
         Err(e) => {
             error!("cold start failed: {e}");
-            report_init_error(&e).await;
+            report_init_error(&e.to_string()).await;
             return ExitCode::FAILURE;
         }
     };
@@ -133,40 +127,5 @@ async fn report_init_error(message: &str) {
         .await;
     if let Err(e) = sent {
         error!("could not report the init error to the runtime API: {e}");
-    }
-}
-
-/// `process EVENT.json`: one event through the whole pipeline, as Lambda would run it.
-pub async fn process(event: &std::path::Path) -> ExitCode {
-    let bytes = match std::fs::read(event) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: cannot read the event {}: {e}", event.display());
-            return ExitCode::from(2);
-        }
-    };
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let function = match cold_start(&config).await {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match function.handle(Arc::from(bytes)).await {
-        Ok(report) => {
-            println!("{}", report.response());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Log output: `tracing` to stdout in Lambda (JSON when Lambda's log format asks for it),
-//! to stderr on the command line. INFO by default, DEBUG with `VERBOSE_LOGGING=true`;
-//! dependencies (AWS SDK, HTTP, wasmtime) only at WARN, so that nothing they print about
-//! requests can carry a payload or the key.
+//! to stderr on the command line. The level comes from Lambda's advanced logging controls
+//! (`AWS_LAMBDA_LOG_LEVEL`) when they set one, else `VERBOSE_LOGGING=true` gives DEBUG, else
+//! INFO (WARN for the offline commands). Dependencies (AWS SDK, HTTP, wasmtime) log only at
+//! WARN, so that nothing they print about requests can carry a payload or the key.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
@@ -11,24 +12,47 @@ use tracing_subscriber::EnvFilter;
 pub enum Output {
     /// Lambda: stdout, JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`.
     Lambda,
-    /// The command line: stderr, at `level` unless verbose.
+    /// The command line: stderr, at this level unless the environment says otherwise.
     Cli(LevelFilter),
 }
 
-/// Installs the global subscriber.
-pub fn init(verbose: bool, output: Output) {
-    let level = match (verbose, output) {
-        (true, _) => LevelFilter::DEBUG,
-        (false, Output::Lambda) => LevelFilter::INFO,
-        (false, Output::Cli(level)) => level,
-    };
+/// The level for `output`, from `VERBOSE_LOGGING` and `AWS_LAMBDA_LOG_LEVEL`.
+///
+/// Lambda filters JSON log lines below `AWS_LAMBDA_LOG_LEVEL` itself, so when it is set it
+/// decides (FATAL, which `tracing` does not have, counts as ERROR); an unknown value is
+/// ignored. `VERBOSE_LOGGING=true` is the Python function's switch for DEBUG.
+pub fn level(verbose: Option<&str>, lambda_level: Option<&str>, output: Output) -> LevelFilter {
+    let from_lambda = lambda_level.and_then(|l| match l.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => Some(LevelFilter::TRACE),
+        "DEBUG" => Some(LevelFilter::DEBUG),
+        "INFO" => Some(LevelFilter::INFO),
+        "WARN" | "WARNING" => Some(LevelFilter::WARN),
+        "ERROR" | "FATAL" => Some(LevelFilter::ERROR),
+        _ => None,
+    });
+    if let Some(level) = from_lambda {
+        return level;
+    }
+    if verbose.is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return LevelFilter::DEBUG;
+    }
+    match output {
+        Output::Lambda => LevelFilter::INFO,
+        Output::Cli(level) => level,
+    }
+}
+
+/// Installs the global subscriber, with the level the environment asks for.
+pub fn init(output: Output) {
+    let env = |name: &str| std::env::var(name).ok();
+    let level = level(env("VERBOSE_LOGGING").as_deref(), env("AWS_LAMBDA_LOG_LEVEL").as_deref(), output);
     let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::WARN.into())
+        .with_default_directive(LevelFilter::WARN.min(level).into())
         .parse_lossy(format!("ngs360_omics={level}"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match output {
         Output::Lambda => {
-            let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+            let json = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
             // Lambda stamps every line itself.
             let builder = builder.without_time().with_ansi(false);
             if json {
@@ -38,5 +62,24 @@ pub fn init(verbose: bool, output: Output) {
             }
         }
         Output::Cli(_) => builder.with_writer(std::io::stderr).with_ansi(false).init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_log_level_decides_then_verbose_then_the_default() {
+        let cli = Output::Cli(LevelFilter::WARN);
+        assert_eq!(level(None, None, Output::Lambda), LevelFilter::INFO);
+        assert_eq!(level(None, None, cli), LevelFilter::WARN);
+        assert_eq!(level(Some("TRUE"), None, Output::Lambda), LevelFilter::DEBUG);
+        assert_eq!(level(Some("false"), None, Output::Lambda), LevelFilter::INFO);
+        assert_eq!(level(Some("true"), Some("WARN"), Output::Lambda), LevelFilter::WARN);
+        assert_eq!(level(None, Some("debug"), Output::Lambda), LevelFilter::DEBUG);
+        assert_eq!(level(None, Some("FATAL"), Output::Lambda), LevelFilter::ERROR);
+        assert_eq!(level(None, Some("TRACE"), cli), LevelFilter::TRACE);
+        assert_eq!(level(Some("true"), Some("loud"), Output::Lambda), LevelFilter::DEBUG);
     }
 }

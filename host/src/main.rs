@@ -2,21 +2,24 @@
 
 use std::process::ExitCode;
 
-use ngs360_omics::cli::{self, Command};
+use clap::Parser;
+use ngs360_omics::cli::{self, Cli, Command};
 use ngs360_omics::logging::{self, Output};
 use tracing::level_filters::LevelFilter;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let command = match cli::parse(&args, lambda) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{}", cli::USAGE);
+    // Lambda starts the function without arguments: skip the parser's work then.
+    let command = if lambda && std::env::args_os().len() == 1 { None } else { Cli::parse().command };
+    let output = match &command {
+        None if lambda => Output::Lambda,
+        None => {
+            eprintln!("error: no command given\n\nRun `ngs360-omics --help` for the commands.");
             return ExitCode::from(2);
         }
+        Some(Command::Process { .. }) => Output::Cli(LevelFilter::INFO),
+        Some(_) => Output::Cli(LevelFilter::WARN),
     };
-    let verbose = std::env::var("VERBOSE_LOGGING").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -24,38 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    logging::init(output);
     match command {
-        Command::Help => {
-            print!("{}", cli::USAGE);
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!(
-                "ngs360-omics {} (guest interface {})",
-                env!("CARGO_PKG_VERSION"),
-                ngs360_omics::guest::WIT_VERSION
-            );
-            ExitCode::SUCCESS
-        }
-        Command::Transform { event, context, guest } => {
-            logging::init(verbose, Output::Cli(LevelFilter::WARN));
-            runtime.block_on(cli::transform(&event, context.as_deref(), guest.as_deref()))
-        }
-        Command::Check { component, fixtures } => {
-            logging::init(verbose, Output::Cli(LevelFilter::WARN));
-            runtime.block_on(cli::check(&component, &fixtures))
-        }
-        Command::Process { event } => {
-            logging::init(verbose, Output::Cli(LevelFilter::INFO));
-            runtime.block_on(ngs360_omics::lambda::process(&event))
-        }
-        Command::Lambda => {
-            logging::init(verbose, Output::Lambda);
-            runtime.block_on(ngs360_omics::lambda::run())
-        }
-        Command::Compile { component, output, target } => {
-            logging::init(verbose, Output::Cli(LevelFilter::WARN));
-            cli::compile(&component, &output, target.as_deref())
-        }
+        None => runtime.block_on(ngs360_omics::lambda::run()),
+        Some(command) => runtime.block_on(cli::run(command)),
     }
 }

@@ -78,10 +78,14 @@ fn check_passes_on_the_fixtures_and_prints_a_diff_when_a_case_fails() {
 }
 
 #[test]
-fn usage_errors_are_one_clear_line_and_exit_2() {
+fn usage_errors_name_what_is_missing_and_exit_2() {
     let (code, _, stderr) = run(&["transform"], &[]);
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("error: transform needs EVENT.json\n"), "{stderr}");
+    assert!(stderr.starts_with("error: the following required arguments were not provided:"), "{stderr}");
+    assert!(stderr.contains("<EVENT>") && stderr.contains("Usage: ngs360-omics transform"), "{stderr}");
+    let (code, stdout, _) = run(&["check", "--help"], &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage: ngs360-omics check [OPTIONS] <COMPONENT>"), "{stdout}");
     let (code, _, stderr) = run(&["transform", "/nonexistent/event.json"], &[]);
     assert_eq!(code, 2);
     assert!(stderr.starts_with("error: cannot read the event /nonexistent/event.json: "), "{stderr}");

@@ -17,8 +17,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
 use ngs360_omics::error::GuestError;
-use ngs360_omics::guest::{Context, EventPlan, Guest, Limits, Runtime};
 use ngs360_omics::pipeline::ArchiveTarget;
+use ngs360_omics::sandbox::{Context, EventPlan, Guest, Limits, Runtime};
 use ngs360_omics_guest as native;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
@@ -208,7 +208,7 @@ fn check_outcome(o: &native::Outcome, event: &native::Event) -> Result<(), Strin
         return Err("a text field is over the WES API's limit".into());
     }
     let status = o.identity.status.as_str();
-    // The event's own fields of these names are copied like any other (SPEC 3); the record
+    // The event's own fields of these names are copied like any other (behaviour §3); the record
     // adds its own only for finished (log_urls) or completed (output_mapping) runs.
     let fields = event.fields();
     let copied = |k: &str| fields.flat.get(k).copied();
@@ -308,14 +308,14 @@ fn wasm_case(
 ) -> Result<(), String> {
     let context = Context { run: ctx.0.clone(), tasks: ctx.1.clone(), outputs: ctx.2.clone(), errors: vec![] };
     let got = match guest.open(bytes) {
-        Err(GuestError::Rejected(_)) => None,
+        Err(GuestError::Refused(_)) => None,
         Err(e) => return Err(format!("component: {e}")),
         Ok(mut s) => match s.plan(None) {
-            Err(GuestError::Rejected(_)) | Ok(EventPlan::Ignore(_)) => None,
+            Err(GuestError::Refused(_)) | Ok(EventPlan::Ignore(_)) => None,
             Err(e) => return Err(format!("component: {e}")),
             Ok(EventPlan::Process(_)) => match s.transform(&context) {
                 Ok(o) => Some(o.record),
-                Err(GuestError::Rejected(_)) => None,
+                Err(GuestError::Refused(_)) => None,
                 Err(e) => return Err(format!("component: {e}")),
             },
         },

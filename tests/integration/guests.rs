@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ngs360_omics::error::LoadError;
-use ngs360_omics::guest::{Limits, Runtime};
+use ngs360_omics::sandbox::{Limits, Runtime};
 
 use crate::lambda::{lambda_env, spawn};
 use crate::pipeline::KEY;
@@ -231,7 +231,7 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
 #[test]
 fn the_pin_is_the_sha256_of_the_bytes() {
     assert_eq!(
-        ngs360_omics::guest::sha256_hex(b"abc"),
+        ngs360_omics::sandbox::sha256_hex(b"abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }

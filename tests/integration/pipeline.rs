@@ -5,14 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ngs360_omics::aws::{self, AwsEnricher, S3Archive};
-use ngs360_omics::callback::WesClient;
+use ngs360_omics::adapters::aws;
+use ngs360_omics::adapters::enricher::AwsEnricher;
+use ngs360_omics::adapters::refresh::GuestSlot;
+use ngs360_omics::adapters::s3::S3Archive;
+use ngs360_omics::adapters::wes::WesClient;
 use ngs360_omics::config::ApiKey;
 use ngs360_omics::error::Error;
-use ngs360_omics::guest::{Limits, Runtime};
 use ngs360_omics::lambda::Function;
-use ngs360_omics::pipeline::{ArchiveTarget, CallbackResult, Handler, Report, Stored};
-use ngs360_omics::refresh::GuestSlot;
+use ngs360_omics::pipeline::{ArchiveTarget, CallbackOutcome, Handler, Report};
+use ngs360_omics::ports::Archived;
+use ngs360_omics::sandbox::{Limits, Runtime};
 use serde_json::{Value, json};
 
 use crate::support::moto::{self, bucket};
@@ -39,7 +42,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
     let wes = Wes::start(KEY).await;
     let bucket = bucket(tag).await;
     let s3 = moto::s3().await;
-    let omics_client = aws::omics(&moto::sdk_config(&omics.url()).await);
+    let omics_client = aws::omics_client(&moto::sdk_config(&omics.url()).await);
     let guest = Runtime::new().unwrap().bundled(Limits::default()).unwrap();
     let url = format!("{}/internal/callbacks/omics-state-change", wes.api_server());
     let mut handler = Handler {
@@ -104,8 +107,10 @@ async fn every_fixture_case_gives_the_expected_archive_and_callback() {
         let posted_before = p.wes.accepted().len();
         let result = p.handler.handle(Arc::from(f.event.clone())).await;
         if let Some(record) = f.record() {
-            let Ok(Report::Processed { uri, stored, callback, .. }) = result else { panic!("{}: {result:?}", f.name) };
-            assert_eq!(stored, Stored::Written, "{}", f.name);
+            let Ok(Report::Processed { uri, archived, callback, .. }) = result else {
+                panic!("{}: {result:?}", f.name)
+            };
+            assert_eq!(archived, Archived::Written, "{}", f.name);
             let key = format!("omics-run-events/{}", f.expected["archive_key"].as_str().unwrap());
             assert_eq!(uri, format!("s3://{}/{key}", p.bucket), "{}", f.name);
             let body = p.s3.get_object().bucket(&p.bucket).key(&key).send().await.unwrap();
@@ -116,12 +121,12 @@ async fn every_fixture_case_gives_the_expected_archive_and_callback() {
             let posted = p.wes.accepted();
             match f.expected["callback"].as_str().unwrap() {
                 "send" => {
-                    assert!(matches!(callback, CallbackResult::Sent(200)), "{}: {callback:?}", f.name);
+                    assert!(matches!(callback, CallbackOutcome::Sent(200)), "{}: {callback:?}", f.name);
                     assert_eq!(posted.len(), posted_before + 1, "{}", f.name);
                     assert_eq!(serde_json::to_string(posted.last().unwrap()).unwrap(), record, "{}", f.name);
                 }
                 _ => {
-                    assert!(matches!(callback, CallbackResult::Skipped(_)), "{}: {callback:?}", f.name);
+                    assert!(matches!(callback, CallbackOutcome::Skipped(_)), "{}: {callback:?}", f.name);
                     assert_eq!(posted.len(), posted_before, "{}", f.name);
                 }
             }
@@ -143,9 +148,9 @@ async fn a_redelivered_event_is_archived_once_and_both_invocations_succeed() {
     let ev: Arc<[u8]> = Arc::from(event("RUNNING", "8100001", "e-8100001", &outputs));
     let first = p.handler.handle(ev.clone()).await.unwrap();
     let second = p.handler.handle(ev).await.unwrap();
-    let Report::Processed { stored: s1, .. } = first else { panic!() };
-    let Report::Processed { stored: s2, .. } = second else { panic!() };
-    assert_eq!((s1, s2), (Stored::Written, Stored::AlreadyArchived));
+    let Report::Processed { archived: s1, .. } = first else { panic!() };
+    let Report::Processed { archived: s2, .. } = second else { panic!() };
+    assert_eq!((s1, s2), (Archived::Written, Archived::AlreadyThere));
     let archive = p.archive().await;
     assert_eq!(archive.len(), 1);
     assert_eq!(archive[0].0, "omics-run-events/event_20260302_140509_e-8100001.json");
@@ -170,8 +175,8 @@ async fn callback_failures_fail_the_invocation_keep_the_archive_and_a_retry_succ
         assert!(err.to_string().contains(message), "{mode:?}: {err}");
         assert_eq!(p.archive().await.len(), i + 1, "{mode:?}: the record is archived anyway");
         p.wes.set_mode(Mode::Normal);
-        let Report::Processed { stored, callback, .. } = p.handler.handle(ev).await.unwrap() else { panic!() };
-        assert_eq!((stored, callback), (Stored::AlreadyArchived, CallbackResult::Sent(200)), "{mode:?}");
+        let Report::Processed { archived, callback, .. } = p.handler.handle(ev).await.unwrap() else { panic!() };
+        assert_eq!((archived, callback), (Archived::AlreadyThere, CallbackOutcome::Sent(200)), "{mode:?}");
         assert_eq!(p.archive().await.len(), i + 1, "{mode:?}: no second object");
     }
 }
@@ -198,7 +203,7 @@ async fn callback_404_succeeds_and_a_wrong_key_403_fails_without_showing_the_key
     p.omics.set("8400001", omics::Run::Found { run: run_json("8400001", Some(WES_RUN)), tasks: vec![] });
     p.wes.set_mode(Mode::NotFound);
     let report = p.handler.handle(Arc::from(event("RUNNING", "8400001", "e-8400001", &outputs))).await.unwrap();
-    assert!(matches!(report, Report::Processed { callback: CallbackResult::Refused(404), .. }), "{report:?}");
+    assert!(matches!(report, Report::Processed { callback: CallbackOutcome::Rejected(404), .. }), "{report:?}");
 
     let wrong = peers_with("callback-403", |h| {
         let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
@@ -243,7 +248,7 @@ async fn permanent_enrichment_failures_are_recorded_and_transient_ones_fail() {
     else {
         panic!()
     };
-    assert!(matches!(callback, CallbackResult::Skipped(_)), "{callback:?}");
+    assert!(matches!(callback, CallbackOutcome::Skipped(_)), "{callback:?}");
     let archive = p.archive().await;
     let record: Value = serde_json::from_str(&archive[0].1).unwrap();
     assert_eq!(

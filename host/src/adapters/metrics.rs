@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::pipeline::Stored;
+use crate::ports::Archived;
 
 /// The metrics' namespace.
 pub const NAMESPACE: &str = "NGS360/OmicsRunEvents";
@@ -16,7 +16,8 @@ pub const NAMESPACE: &str = "NGS360/OmicsRunEvents";
 pub enum CallbackMetric {
     Sent,
     Skipped,
-    /// Refused for good (404, 409, 422): the event stays archived.
+    /// Rejected for good by the WES API (404 naming the run, 409, 422): the event stays
+    /// archived.
     Rejected,
     /// Failed the invocation (400, 401, 403, 5xx, timeout, connection).
     Failed,
@@ -31,7 +32,7 @@ pub struct EventMetrics {
     pub run_id: Option<String>,
     pub event_id: Option<String>,
     pub failed: bool,
-    pub archive: Option<Stored>,
+    pub archive: Option<Archived>,
     pub archive_failed: bool,
     pub callback: Option<CallbackMetric>,
     pub enrichment_errors: usize,
@@ -85,8 +86,8 @@ impl Emf {
             "Events": 1,
             "EventsFailed": count(m.failed),
             "EventsIgnored": count(m.status == "IGNORED"),
-            "ArchiveWritten": count(m.archive == Some(Stored::Written)),
-            "ArchiveAlreadyThere": count(m.archive == Some(Stored::AlreadyArchived)),
+            "ArchiveWritten": count(m.archive == Some(Archived::Written)),
+            "ArchiveAlreadyThere": count(m.archive == Some(Archived::AlreadyThere)),
             "ArchiveFailed": count(m.archive_failed),
             "CallbackSent": count(m.callback == Some(CallbackMetric::Sent)),
             "CallbackSkipped": count(m.callback == Some(CallbackMetric::Skipped)),
@@ -122,7 +123,7 @@ mod tests {
             status: "COMPLETED".into(),
             run_id: Some("4417021".into()),
             event_id: Some("e-1".into()),
-            archive: Some(Stored::Written),
+            archive: Some(Archived::Written),
             callback: Some(CallbackMetric::Sent),
             enrichment_errors: 2,
             guest: Duration::from_micros(95),

@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
-use crate::aws::{GetError, get_object, get_object_if_changed};
+use super::s3::{get_object, get_object_if_changed};
 use crate::config::GuestSource;
 use crate::error::LoadError;
-use crate::guest::{Guest, Limits, Runtime};
-use crate::pipeline::{FetchError, blocking};
+use crate::sandbox::{Guest, Limits, Runtime, blocking};
 
 /// Loads the configured guest; for an S3 source also returns the object's ETag. `pinned`
 /// is `GUEST_SHA256` (ignored for the bundled guest, which is part of the binary). A
@@ -25,7 +24,10 @@ pub async fn load(
 ) -> Result<(Guest, Option<String>), LoadError> {
     let origin = source.to_string();
     let (bytes, etag) = match source {
-        GuestSource::Bundled => return Ok((runtime.bundled(limits)?, None)),
+        GuestSource::Bundled => {
+            let runtime = runtime.clone();
+            return Ok((blocking(move || runtime.bundled(limits)).await?, None));
+        }
         GuestSource::Path(path) => (
             tokio::fs::read(path)
                 .await
@@ -38,18 +40,18 @@ pub async fn load(
             };
             get_object(s3, bucket, key, version_id.as_deref())
                 .await
-                .map_err(|e| LoadError::Read { origin: origin.clone(), reason: get_error(e) })?
+                .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?
         }
     };
     Ok((compile(runtime, bytes, origin, pinned, limits).await?, etag))
 }
 
-fn get_error(e: GetError) -> String {
-    match e {
-        GetError::NotFound => "no such object".into(),
-        GetError::Fetch(FetchError::Permanent(why)) => why,
-        GetError::Fetch(FetchError::Transient(e)) => e.to_string(),
-    }
+/// Loads the guest a command names: `bundled`, or a path (a `.cwasm` only when
+/// `GUEST_SHA256` pins it).
+pub async fn load_named(runtime: &Runtime, name: &str, limits: Limits) -> Result<Guest, LoadError> {
+    let source = if name == "bundled" { GuestSource::Bundled } else { GuestSource::Path(name.into()) };
+    let pinned = std::env::var("GUEST_SHA256").ok().filter(|s| !s.trim().is_empty());
+    Ok(load(runtime, &source, pinned.as_deref().map(str::trim), None, limits).await?.0)
 }
 
 /// Compiles (or, when pinned, deserializes) a component off the async runtime.
@@ -172,7 +174,7 @@ impl Refresher {
             }
             Ok(Some(found)) => found,
             Err(e) => {
-                error!(guest_source = %origin, "cannot look for a new guest component: {}; keeping the current one", get_error(e));
+                error!(guest_source = %origin, "cannot look for a new guest component: {e}; keeping the current one");
                 return;
             }
         };

@@ -1,15 +1,19 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for the test peers (HealthOmics, the WES API, the
-//! Lambda runtime API). Each connection is served until the client closes it; requests are
-//! recorded, and the handler decides the answer.
+//! Lambda runtime API), on hyper. Requests are recorded, and the handler decides the answer.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -98,7 +102,20 @@ impl Server {
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                tokio::spawn(serve(stream, handler.clone(), log.clone()));
+                // Answers go out at once (no Nagle wait for the client's delayed ACK).
+                let _ = stream.set_nodelay(true);
+                let (handler, log) = (handler.clone(), log.clone());
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (handler, log) = (handler.clone(), log.clone());
+                    async move {
+                        let request = read(req).await;
+                        log.lock().unwrap().push(request.clone());
+                        Ok::<_, Infallible>(write(handler(request).await))
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
             }
         });
         Server { addr, requests, accept }
@@ -115,83 +132,22 @@ impl Server {
     }
 }
 
-async fn serve(stream: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Request>>>) {
-    // Answers go out at once (no Nagle wait for the client's delayed ACK).
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let Some(request) = read_request(&mut reader).await else { return };
-        log.lock().unwrap().push(request.clone());
-        let close = request.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let response = handler(request).await;
-        let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
-        for (k, v) in &response.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("content-length: {}\r\n\r\n", response.body.len()));
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&response.body);
-        if write.write_all(&bytes).await.is_err() {
-            return;
-        }
-        if close {
-            return;
-        }
-    }
+async fn read(req: hyper::Request<hyper::body::Incoming>) -> Request {
+    let (parts, body) = req.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let target = parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    Request { method: parts.method.as_str().to_owned(), target, headers, body }
 }
 
-async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await.ok()? == 0 {
-        return None;
+fn write(response: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::builder().status(response.status);
+    for (k, v) in &response.headers {
+        out = out.header(k, v);
     }
-    let mut parts = line.trim_end().splitn(3, ' ');
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).await.ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-    }
-    let mut body = Vec::new();
-    if let Some(len) = headers.get("content-length") {
-        body.resize(len.parse().ok()?, 0);
-        reader.read_exact(&mut body).await.ok()?;
-    } else if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).await.ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).await.ok()?;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..size]);
-        }
-    }
-    Some(Request { method, target, headers, body })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        422 => "Unprocessable Entity",
-        500 => "Internal Server Error",
-        _ => "Status",
-    }
+    out.body(Full::new(Bytes::from(response.body))).expect("a valid response")
 }

@@ -183,7 +183,7 @@ pub async fn serve_fixture(omics: &omics::Omics, s3: &aws_sdk_s3::Client, f: &Fi
     let tasks = f.context.get("tasks").and_then(Value::as_array).cloned().unwrap_or_default();
     omics.set(&run_id, omics::Run::Found { run: run.clone(), tasks });
     let uri = run["runOutputUri"].as_str().unwrap();
-    let (bucket, prefix) = ngs360_omics::aws::parse_s3_uri(uri).unwrap();
+    let (bucket, prefix) = ngs360_omics::adapters::s3::parse_uri(uri).unwrap();
     let _ = s3.create_bucket().bucket(bucket).send().await;
     let key = format!("{prefix}/logs/outputs.json");
     match f.context.get("outputs") {

@@ -1,6 +1,6 @@
 //! A WES API test server that enforces the published contract of
 //! `POST {prefix}/internal/callbacks/omics-state-change`: the `X-Internal-API-Key` header
-//! (403 on a wrong or missing key), a JSON body, and the field limits of SPEC section 3
+//! (403 on a wrong or missing key), a JSON body, and the field limits of behaviour §3
 //! (422 when broken). It can be told to answer 400, 404, 500, or to hang.
 
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,119 @@
+//! AWS SDK configuration and clients, with time limits on every call, and the sorting of
+//! SDK errors into permanent and failed (behaviour §3).
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_omics::config::http::HttpResponse;
+use aws_sdk_omics::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_omics::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_omics::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::{AwsError, FetchError};
+
+/// Loads region, credentials and endpoints from the environment (the standard AWS
+/// variables, `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL_OMICS` among them), with time
+/// limits on every call: a stalled AWS call fails the invocation (and Lambda retries it)
+/// instead of holding the function until its 15-minute timeout.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+}
+
+/// 3 s to connect, 10 s per attempt, 30 s per call with the SDK's retries.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// The S3 client.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(config)
+}
+
+/// The HealthOmics client. The SDK puts `workflows-` before the endpoint's host name for
+/// the run calls, even with a custom endpoint; for an endpoint on `localhost` or an IP
+/// address (a local emulator or test server, `AWS_ENDPOINT_URL_OMICS`) that name cannot
+/// resolve, so the prefix is dropped there. AWS's own endpoints are left alone.
+pub fn omics_client(config: &SdkConfig) -> aws_sdk_omics::Client {
+    let conf = aws_sdk_omics::config::Builder::from(config).interceptor(DropLocalHostPrefix("workflows-")).build();
+    aws_sdk_omics::Client::from_conf(conf)
+}
+
+/// The host of an `http(s)://` URI with `prefix` removed, when what remains is `localhost`
+/// or an IP address; `None` otherwise.
+fn strip_local_prefix(uri: &str, prefix: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let rest = rest.strip_prefix(prefix)?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let local = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
+    local.then(|| format!("{scheme}://{rest}"))
+}
+
+/// Removes a host prefix the SDK added, where it would make a local endpoint unreachable.
+#[derive(Debug)]
+struct DropLocalHostPrefix(&'static str);
+
+impl Intercept for DropLocalHostPrefix {
+    fn name(&self) -> &'static str {
+        "DropLocalHostPrefix"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if let Some(uri) = strip_local_prefix(request.uri(), self.0) {
+            request.set_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sorts an SDK error into permanent (a 4xx that retrying cannot fix) and failed.
+pub(crate) fn sort<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    call: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> FetchError {
+    if let SdkError::ServiceError(service) = &err {
+        let code = service.err().code().unwrap_or("Unknown");
+        let status = Some(service.raw().status().as_u16());
+        let throttled =
+            matches!(code, "ThrottlingException" | "TooManyRequestsException" | "RequestTimeout" | "SlowDown");
+        if matches!(status, Some(400..=499)) && !matches!(status, Some(408 | 429)) && !throttled {
+            let what = match code {
+                "ResourceNotFoundException" | "NoSuchKey" | "NoSuchBucket" | "NotFound" => "not found",
+                "AccessDeniedException" | "AccessDenied" | "Forbidden" => "access denied",
+                "ValidationException" => "invalid request",
+                _ => "refused",
+            };
+            return FetchError::Permanent(format!("{call}: {what} ({code})"));
+        }
+    }
+    FetchError::Failed(AwsError { call, reason: DisplayErrorContext(&err).to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_prefix_is_dropped_for_local_endpoints_only() {
+        assert_eq!(
+            strip_local_prefix("http://workflows-127.0.0.1:9000/run/1", "workflows-").as_deref(),
+            Some("http://127.0.0.1:9000/run/1")
+        );
+        assert_eq!(
+            strip_local_prefix("http://workflows-localhost:9000/run/1/task?maxResults=1", "workflows-").as_deref(),
+            Some("http://localhost:9000/run/1/task?maxResults=1")
+        );
+        assert_eq!(strip_local_prefix("https://workflows-omics.eu-west-1.amazonaws.com/run/1", "workflows-"), None);
+        assert_eq!(strip_local_prefix("http://127.0.0.1:9000/run/1", "workflows-"), None);
+    }
+}

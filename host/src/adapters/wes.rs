@@ -1,0 +1,112 @@
+//! The callback to the NGS360 WES API (behaviour §7): reqwest with rustls, a time limit for
+//! the whole request, no redirects, the key in a header marked sensitive.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::config::ApiKey;
+use crate::error::{CallbackError, InitError};
+use crate::ports::{Delivery, Notifier};
+
+/// The header that carries the key.
+pub const KEY_HEADER: &str = "X-Internal-API-Key";
+
+/// Posts records to `{API_SERVER}/internal/callbacks/omics-state-change`.
+#[derive(Clone)]
+pub struct WesClient {
+    http: reqwest::Client,
+    url: String,
+    key: Option<ApiKey>,
+    timeout: Duration,
+}
+
+impl WesClient {
+    /// A client with `timeout` for each whole request (connect, send, answer) and no
+    /// redirects (a POST must not silently become a GET elsewhere).
+    pub fn new(url: String, key: Option<ApiKey>, timeout: Duration) -> Result<WesClient, InitError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ngs360-omics/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| InitError::Setup(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(WesClient { http, url, key, timeout })
+    }
+
+    /// The URL callbacks go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Replaces the key wherever a server echoed it.
+    fn scrub(&self, text: &str) -> String {
+        match &self.key {
+            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "***"),
+            _ => text.to_owned(),
+        }
+    }
+}
+
+/// The first 200 characters of a response body, on one line.
+fn excerpt(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 200 {
+        format!("{}...", one_line.chars().take(200).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+impl Notifier for WesClient {
+    async fn notify(&self, record: &str) -> Result<Delivery, CallbackError> {
+        let url = || self.url.clone();
+        let mut request = self.http.post(&self.url).header(CONTENT_TYPE, "application/json").body(record.to_owned());
+        if let Some(key) = &self.key {
+            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| CallbackError::Transport {
+                url: url(),
+                reason: "the callback key is not a valid header value".into(),
+            })?;
+            value.set_sensitive(true);
+            request = request.header(KEY_HEADER, value);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return Err(CallbackError::Timeout { url: url(), after: self.timeout }),
+            Err(e) if e.is_connect() => return Err(CallbackError::Connect { url: url() }),
+            Err(e) => return Err(CallbackError::Transport { url: url(), reason: self.scrub(&e.to_string()) }),
+        };
+        let status = response.status().as_u16();
+        let body = match response.text().await {
+            Ok(body) => body,
+            Err(e) if e.is_timeout() => return Err(CallbackError::Timeout { url: url(), after: self.timeout }),
+            Err(_) => String::new(),
+        };
+        let excerpt = self.scrub(&excerpt(&body));
+        match status {
+            200..=299 => Ok(Delivery::Accepted(status)),
+            404 | 409 | 422 => Ok(Delivery::Rejected { status, excerpt }),
+            400 => Err(CallbackError::Transition { excerpt }),
+            _ => Err(CallbackError::Status { status, excerpt }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_short_single_lines() {
+        assert_eq!(excerpt("a\n  b\tc"), "a b c");
+        let long = "x".repeat(500);
+        assert_eq!(excerpt(&long).chars().count(), 203);
+    }
+
+    #[test]
+    fn echoed_keys_are_scrubbed() {
+        let c = WesClient::new("http://127.0.0.1:1/x".into(), Some(ApiKey::new("k3y".into())), Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(c.scrub("bad key k3y given"), "bad key *** given");
+    }
+}

@@ -1,0 +1,70 @@
+//! `transform`: one event through a guest, offline.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{fail, read};
+use crate::adapters::context_file::ContextFile;
+use crate::adapters::refresh::load_named;
+use crate::config::DEFAULT_PREFIX;
+use crate::pipeline::{Admission, ArchiveTarget, admit};
+use crate::sandbox::{Callback, Limits, Runtime};
+
+pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) -> ExitCode {
+    let event = match read(event, "the event") {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(2, e),
+    };
+    let context = match context.map(|p| {
+        read(p, "the context").and_then(|b| ContextFile::parse(&b).map_err(|e| format!("context {}: {e}", p.display())))
+    }) {
+        None => ContextFile::default(),
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return fail(2, e),
+    };
+    let runtime = match Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(2, e),
+    };
+    let guest = match load_named(&runtime, component.unwrap_or("bundled"), Limits::default()).await {
+        Ok(g) => g,
+        Err(e) => return fail(2, e),
+    };
+    let run = match admit(&guest, event.into()).await {
+        Ok(Admission::Ignored { reason, .. }) => {
+            eprintln!("ignored: {reason}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Admission::Run(run)) => run,
+        Err(e) => return fail(1, e),
+    };
+    let outcome = match run.shape(&context).await {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(1, e),
+    };
+    println!("{}", outcome.record);
+    let id = &outcome.identity;
+    eprintln!("guest: {} ({})", guest.label(), guest.origin());
+    eprintln!(
+        "event: run {}, status {}, event id {}",
+        id.run_id,
+        id.status,
+        id.event_id.as_deref().unwrap_or("(none)")
+    );
+    match &outcome.callback {
+        Callback::Send => eprintln!("callback: send"),
+        Callback::Skip(why) => eprintln!("callback: skip ({why})"),
+    }
+    let target = ArchiveTarget {
+        bucket: std::env::var("DATA_LAKE_BUCKET").unwrap_or_else(|_| "$DATA_LAKE_BUCKET".into()),
+        prefix: std::env::var("S3_PREFIX").unwrap_or_else(|_| DEFAULT_PREFIX.into()).trim_matches('/').to_owned(),
+    };
+    eprintln!("archive: {}", target.uri(&target.key(&outcome.archive_key, std::time::SystemTime::now())));
+    for e in &outcome.enrichment_errors {
+        eprintln!("enrichment error: {e}");
+    }
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,98 @@
+//! The archive key (behaviour §6): `{prefix}/event_{YYYYMMDD_HHMMSS}_{id}.json`.
+
+use std::time::SystemTime;
+
+use crate::sandbox::ArchiveKey;
+
+/// Where records are archived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveTarget {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl ArchiveTarget {
+    /// The object key for an outcome's key parts: the event's UTC time and id, or else the
+    /// current time and a fresh UUID v4. The guest is not trusted with the key's shape: a
+    /// part that is not `YYYYMMDD_HHMMSS`, or not an id of letters, digits, `-`, `_` and `.`
+    /// (at most 128), is replaced as if it were missing.
+    pub fn key(&self, parts: &ArchiveKey, now: SystemTime) -> String {
+        let timestamp = parts.timestamp.clone().filter(|t| valid_timestamp(t)).unwrap_or_else(|| compact_utc(now));
+        let id = parts.id.clone().filter(|i| valid_id(i)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if self.prefix.is_empty() {
+            format!("event_{timestamp}_{id}.json")
+        } else {
+            format!("{}/event_{timestamp}_{id}.json", self.prefix)
+        }
+    }
+
+    /// `s3://bucket/key`.
+    pub fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+/// `YYYYMMDD_HHMMSS`.
+fn valid_timestamp(t: &str) -> bool {
+    t.len() == 15 && t.bytes().enumerate().all(|(i, b)| if i == 8 { b == b'_' } else { b.is_ascii_digit() })
+}
+
+/// One path segment of plain characters.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// `YYYYMMDD_HHMMSS` in UTC.
+fn compact_utc(t: SystemTime) -> String {
+    let iso = aws_sdk_s3::primitives::DateTime::from(t)
+        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+        .expect("the current time is representable");
+    // 2026-11-29T14:05:09Z (a fraction may follow the seconds)
+    format!("{}{}{}_{}{}{}", &iso[0..4], &iso[5..7], &iso[8..10], &iso[11..13], &iso[14..16], &iso[17..19])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_uses_event_parts_and_prefix() {
+        let t = ArchiveTarget { bucket: "b".into(), prefix: "omics-run-events".into() };
+        let parts = ArchiveKey { timestamp: Some("20260302_140509".into()), id: Some("e-1".into()) };
+        assert_eq!(t.key(&parts, SystemTime::UNIX_EPOCH), "omics-run-events/event_20260302_140509_e-1.json");
+        let bare = ArchiveTarget { bucket: "b".into(), prefix: String::new() };
+        assert_eq!(bare.key(&parts, SystemTime::UNIX_EPOCH), "event_20260302_140509_e-1.json");
+    }
+
+    #[test]
+    fn key_parts_of_the_wrong_shape_are_not_trusted() {
+        let t = ArchiveTarget { bucket: "b".into(), prefix: "p".into() };
+        for (ts, id) in [("2026-03-02", "e-1"), ("20260302_140509", "../../etc"), ("20260302_140509", "a/b"), ("x", "")]
+        {
+            let key = t.key(&ArchiveKey { timestamp: Some(ts.into()), id: Some(id.into()) }, SystemTime::UNIX_EPOCH);
+            let rest = key.strip_prefix("p/event_").unwrap();
+            assert!(!rest.contains('/'), "{key}");
+            assert!(rest.ends_with(".json"), "{key}");
+            if ts == "2026-03-02" || ts == "x" {
+                assert!(rest.starts_with("19700101_000000_"), "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn key_falls_back_to_now_and_a_fresh_uuid() {
+        let t = ArchiveTarget { bucket: "b".into(), prefix: "p".into() };
+        let parts = ArchiveKey { timestamp: None, id: None };
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_772_460_309_250);
+        let key = t.key(&parts, at);
+        assert!(key.starts_with("p/event_20260302_140509_"), "{key}");
+        let id = key.trim_start_matches("p/event_20260302_140509_").trim_end_matches(".json");
+        let parsed = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_ne!(t.key(&parts, at), key, "each fallback UUID is fresh");
+    }
+}

@@ -1,0 +1,217 @@
+//! One event, start to finish: the guest admits it and says what to fetch, the host fetches
+//! it concurrently, the guest shapes the record, then the host archives it and calls back,
+//! concurrently (behaviour §3-§7).
+//!
+//! The capabilities are behind the ports (`crate::ports`), so the same orchestration serves
+//! Lambda, `process`, and the offline `transform` and `check`.
+//!
+//! - `shape.rs`: admission, enrichment and the guest's transform;
+//! - `key.rs`: the archive key;
+//! - `mod.rs` (here): the `Handler` that does the rest, and what it reports.
+
+mod key;
+mod shape;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tracing::{Instrument, error, info, warn};
+
+pub use key::ArchiveTarget;
+pub use shape::{Admission, RunEvent, admit, event_span};
+
+use crate::adapters::metrics::{CallbackMetric, Emf, EventMetrics};
+use crate::adapters::refresh::{GuestSlot, Refresher};
+use crate::error::{CallbackError, Error};
+use crate::ports::{Archive, Archived, Delivery, Enricher, Notifier};
+use crate::sandbox::{Callback, Guest, Outcome};
+
+/// What happened to the callback of an event that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// 2xx.
+    Sent(u16),
+    /// Not sent: the guest said why (no `WESRunId`, DELETED, ...).
+    Skipped(String),
+    /// Rejected for good by the WES API (404 naming the run, 409, 422).
+    Rejected(u16),
+}
+
+impl CallbackOutcome {
+    /// How the Lambda response and the CLI say it.
+    pub fn describe(&self) -> String {
+        match self {
+            CallbackOutcome::Sent(code) => format!("sent (HTTP {code})"),
+            CallbackOutcome::Skipped(why) => format!("skipped: {why}"),
+            CallbackOutcome::Rejected(code) => format!("rejected by the WES API (HTTP {code})"),
+        }
+    }
+}
+
+/// One event that succeeded, for the Lambda response and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Ignored(String),
+    Processed { status: String, uri: String, archived: Archived, callback: CallbackOutcome, guest: String },
+}
+
+impl Report {
+    /// The Lambda response, in the Python function's shape plus what happened.
+    pub fn response(&self) -> serde_json::Value {
+        match self {
+            Report::Ignored(why) => serde_json::json!({
+                "statusCode": 200,
+                "body": format!("Event ignored: {why}"),
+                "outcome": "ignored",
+            }),
+            Report::Processed { status, uri, archived, callback, guest } => serde_json::json!({
+                "statusCode": 200,
+                "body": format!("Event processed, status: {status} -> {uri}"),
+                "outcome": "processed",
+                "archive": archived.as_str(),
+                "callback": callback.describe(),
+                "guest": guest,
+            }),
+        }
+    }
+}
+
+/// Everything one event needs: the guest and the capabilities.
+pub struct Handler<E, A, N> {
+    pub guest: GuestSlot,
+    /// Looks for a new guest component between events (`GUEST_REFRESH_SECONDS`).
+    pub refresher: Option<Arc<Refresher>>,
+    /// Writes one EMF line per event (Lambda mode).
+    pub metrics: Option<Emf>,
+    pub enricher: E,
+    pub archive: A,
+    pub notifier: N,
+    pub target: ArchiveTarget,
+}
+
+impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
+    /// Processes one event. `Ok` only when the invocation should succeed. With `metrics`
+    /// set, writes the event's EMF line, whatever the outcome.
+    pub async fn handle(&self, event: Arc<[u8]>) -> Result<Report, Error> {
+        let started = Instant::now();
+        let mut m = EventMetrics { status: "INVALID".into(), ..EventMetrics::default() };
+        let result = self.handle_measured(event, started, &mut m).await;
+        m.failed = result.is_err();
+        m.total = started.elapsed();
+        if let Some(emf) = &self.metrics {
+            emf.emit(&m);
+        }
+        result
+    }
+
+    async fn handle_measured(&self, event: Arc<[u8]>, started: Instant, m: &mut EventMetrics) -> Result<Report, Error> {
+        let guest = self.guest.current();
+        if let Some(refresher) = &self.refresher {
+            refresher.poke();
+        }
+        let run = match admit(&guest, event).await {
+            Ok(Admission::Run(run)) => run,
+            Ok(Admission::Ignored { reason, guest_time }) => {
+                m.status = "IGNORED".into();
+                m.guest = guest_time;
+                info!(guest = %guest.label(), "event ignored: {reason}");
+                return Ok(Report::Ignored(reason));
+            }
+            Err(e) => {
+                error!(guest = %guest.label(), "event failed: {e}");
+                return Err(e);
+            }
+        };
+        let id = run.identity();
+        m.status = id.status.clone();
+        m.run_id = Some(id.run_id.clone());
+        m.event_id = id.event_id.clone();
+        let span = run.span();
+        async {
+            let (shaped, guest_time) = run.shape_timed(&self.enricher).await;
+            m.guest = guest_time;
+            let result = match shaped {
+                Ok(outcome) => self.finish(&guest, outcome, started, m).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                error!(guest = %guest.label(), "event failed: {e}");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Archives the record and calls back, concurrently.
+    async fn finish(
+        &self,
+        guest: &Guest,
+        outcome: Outcome,
+        started: Instant,
+        m: &mut EventMetrics,
+    ) -> Result<Report, Error> {
+        m.enrichment_errors = outcome.enrichment_errors.len();
+        for e in &outcome.enrichment_errors {
+            warn!("enrichment error: {e}");
+        }
+        for note in &outcome.notes {
+            info!("{note}");
+        }
+        let key = self.target.key(&outcome.archive_key, SystemTime::now());
+        let uri = self.target.uri(&key);
+        let send = matches!(outcome.callback, Callback::Send);
+        let body = outcome.record.clone().into_bytes();
+        let (archived, delivered) = tokio::join!(self.archive.put_new(&self.target.bucket, &key, body), async {
+            if send { Some(self.notifier.notify(&outcome.record).await) } else { None }
+        });
+        let callback = callback_outcome(&outcome.callback, delivered);
+        m.archive = archived.as_ref().ok().copied();
+        m.archive_failed = archived.is_err();
+        m.callback = Some(match &callback {
+            Ok(CallbackOutcome::Sent(_)) => CallbackMetric::Sent,
+            Ok(CallbackOutcome::Skipped(_)) => CallbackMetric::Skipped,
+            Ok(CallbackOutcome::Rejected(_)) => CallbackMetric::Rejected,
+            Err(_) => CallbackMetric::Failed,
+        });
+        match (archived, callback) {
+            (Ok(archived), Ok(callback)) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                match archived {
+                    Archived::Written => info!(archive = %uri, guest = %guest.label(), elapsed_ms, "event archived"),
+                    Archived::AlreadyThere => {
+                        info!(archive = %uri, guest = %guest.label(), elapsed_ms, "archive already there (re-delivery)")
+                    }
+                }
+                Ok(Report::Processed { status: outcome.identity.status, uri, archived, callback, guest: guest.label() })
+            }
+            (Ok(_), Err(callback)) => Err(Error::Callback(callback)),
+            (Err(archive), Ok(_)) => Err(Error::Archive(archive)),
+            (Err(archive), Err(callback)) => Err(Error::ArchiveAndCallback { archive, callback }),
+        }
+    }
+}
+
+/// The callback's outcome from the guest's decision and the WES API's answer.
+fn callback_outcome(
+    decision: &Callback,
+    delivered: Option<Result<Delivery, CallbackError>>,
+) -> Result<CallbackOutcome, CallbackError> {
+    match (decision, delivered) {
+        (Callback::Skip(why), _) => {
+            let why = crate::sandbox::plain_text(why, 300);
+            info!("callback skipped: {why}");
+            Ok(CallbackOutcome::Skipped(why))
+        }
+        (Callback::Send, Some(Ok(Delivery::Accepted(code)))) => {
+            info!(http_status = code, "callback accepted");
+            Ok(CallbackOutcome::Sent(code))
+        }
+        (Callback::Send, Some(Ok(Delivery::Rejected { status, excerpt }))) => {
+            error!(http_status = status, body = %excerpt, "the WES API rejected the event for good; it stays archived");
+            Ok(CallbackOutcome::Rejected(status))
+        }
+        (Callback::Send, Some(Err(why))) => Err(why),
+        (Callback::Send, None) => unreachable!("a callback to send was sent"),
+    }
+}

@@ -1,0 +1,39 @@
+//! The sandbox: all wasmtime code. A [`Runtime`] (the engine, its pooling allocator, the
+//! linker and the epoch ticker) loads components under the trust rule into [`Guest`]s; each
+//! event runs in a [`Session`], a fresh store and instance with its own limits.
+//!
+//! - `engine.rs`: the engine settings, shared with the build script;
+//! - `runtime.rs`: the engine, loading, the trust rule, interface versions, precompiling;
+//! - `wasi.rs`: the WASI set-up a guest sees (no capabilities) and the store's data;
+//! - `session.rs`: one event's instance, the calls and their limits, error classification;
+//! - `limits.rs`: the limits and the cutting and escaping of a guest's text.
+
+pub mod engine;
+mod limits;
+mod runtime;
+mod session;
+mod wasi;
+
+pub use limits::{GUEST_MEMORY_MAX, Limits, plain_text};
+pub use runtime::{BUNDLED_TARGET, Runtime, WIT_INTERFACE, WIT_VERSION, precompile, semver_compatible, sha256_hex};
+pub use session::{Guest, Session};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "omics-event-processor",
+    });
+}
+
+pub use bindings::exports::ngs360::omics_events::processor::{
+    ArchiveKey, Callback, Context, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation,
+};
+
+/// Runs `f` on the blocking pool: guest calls, loading and compiling must not hold up the
+/// async runtime, and WASI's synchronous bindings must not run on one of its workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

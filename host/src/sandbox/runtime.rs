@@ -1,0 +1,212 @@
+//! The engine, and loading components under the trust rule: a `.wasm` is compiled here, so
+//! it is only ever sandboxed code; a precompiled `.cwasm` is native code and loads only
+//! when the deployer pinned its sha256. A component must export the processor interface at
+//! a version this host can serve.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, PoolingAllocationConfig};
+
+use super::bindings::OmicsEventProcessorPre;
+use super::engine;
+use super::limits::{GUEST_MEMORY_MAX, Limits, TICK};
+use super::session::Guest;
+use super::wasi::State;
+use crate::error::LoadError;
+
+/// The WIT interface a guest must export, without its version.
+pub const WIT_INTERFACE: &str = "ngs360:omics-events/processor";
+/// The interface version this host was built against (`wit/processor.wit`).
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The guest bundled in this binary, precompiled for `BUNDLED_TARGET` by the build script.
+static BUNDLED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
+/// The target the bundled guest was precompiled for.
+pub const BUNDLED_TARGET: &str = env!("NGS360_BUNDLED_GUEST_TARGET");
+
+fn engine_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Engine(format!("{e:#}"))
+}
+
+/// The process's wasmtime engine, with its pooling allocator and epoch ticker. Made once.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<State>>,
+}
+
+impl Runtime {
+    /// Makes the engine for this machine and starts the epoch ticker.
+    pub fn new() -> Result<Runtime, LoadError> {
+        Runtime::with_memory(GUEST_MEMORY_MAX)
+    }
+
+    /// As [`Runtime::new`], for guests whose memory limit is up to `max_memory` bytes.
+    pub fn with_memory(max_memory: u64) -> Result<Runtime, LoadError> {
+        let mut config = engine::compile_config(None).map_err(engine_error)?;
+        let mut pool = PoolingAllocationConfig::new();
+        // One event at a time per process, plus a component being checked on refresh.
+        pool.total_component_instances(8)
+            .total_core_instances(64)
+            .total_memories(4)
+            .total_tables(32)
+            .total_stacks(0)
+            .max_memory_size(max_memory as usize)
+            .max_unused_warm_slots(4);
+        config.allocation_strategy(pool);
+        // Enough frames to place a trap; a runaway recursion would otherwise list thousands.
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
+        let engine = Engine::new(&config).map_err(engine_error)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        start_ticker(&engine);
+        Ok(Runtime { engine, linker: Arc::new(linker) })
+    }
+
+    /// The engine, for precompiling components.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The guest bundled in this binary.
+    pub fn bundled(&self, limits: Limits) -> Result<Guest, LoadError> {
+        // SAFETY: these bytes were produced by this crate's build script with this wasmtime
+        // and these engine settings; they are part of the binary itself.
+        let component = unsafe { Component::deserialize(&self.engine, BUNDLED) }
+            .map_err(|e| LoadError::Compile { origin: "bundled guest".into(), reason: format!("{e:#}") })?;
+        self.prepare(component, "bundled".into(), limits)
+    }
+
+    /// A component from its bytes, under the trust rule: a `.wasm` component is compiled
+    /// here, so it is only ever sandboxed code; precompiled (`.cwasm`) bytes are native code
+    /// and load only when `pinned` (`GUEST_SHA256`, set by the deployer) equals their sha256.
+    /// A pin applies to a `.wasm` too.
+    pub fn load(&self, bytes: &[u8], origin: String, pinned: Option<&str>, limits: Limits) -> Result<Guest, LoadError> {
+        if let Some(pinned) = pinned {
+            let actual = sha256_hex(bytes);
+            if !actual.eq_ignore_ascii_case(pinned) {
+                return Err(LoadError::Digest { origin, actual, pinned: pinned.to_owned() });
+            }
+            if Engine::detect_precompiled(bytes).is_some() {
+                // SAFETY: the deployer pinned exactly these bytes.
+                let component = unsafe { Component::deserialize(&self.engine, bytes) }
+                    .map_err(|e| LoadError::Compile { origin: origin.clone(), reason: format!("{e:#}") })?;
+                return self.prepare(component, origin, limits);
+            }
+        }
+        self.compile(bytes, origin, limits)
+    }
+
+    /// A `.wasm` component, compiled here. Precompiled (`.cwasm`) bytes are refused: they are
+    /// native code (see [`Runtime::load`]).
+    pub fn compile(&self, bytes: &[u8], origin: String, limits: Limits) -> Result<Guest, LoadError> {
+        if Engine::detect_precompiled(bytes).is_some() {
+            return Err(LoadError::Precompiled { origin });
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile { origin: origin.clone(), reason: format!("{e:#}") })?;
+        self.prepare(component, origin, limits)
+    }
+
+    fn prepare(&self, component: Component, origin: String, limits: Limits) -> Result<Guest, LoadError> {
+        check_version(&self.engine, &component, &origin)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(OmicsEventProcessorPre::new)
+            .map_err(|e| LoadError::Link { origin: origin.clone(), reason: format!("{e:#}") })?;
+        Guest::describe_new(pre, origin, limits)
+    }
+}
+
+/// Precompiles a `.wasm` component for `target` with this host's wasmtime and engine
+/// settings, after checking (with this machine's compiler) that the host can serve its
+/// interface version. The result loads only in a host of the same version, and only when
+/// `GUEST_SHA256` pins it.
+pub fn precompile(bytes: &[u8], target: &str, origin: &str) -> Result<Vec<u8>, LoadError> {
+    let compile_error = |e: wasmtime::Error| LoadError::Compile { origin: origin.into(), reason: format!("{e:#}") };
+    let native = Engine::new(&engine::compile_config(None).map_err(engine_error)?).map_err(engine_error)?;
+    check_version(&native, &Component::new(&native, bytes).map_err(compile_error)?, origin)?;
+    let cross = Engine::new(&engine::compile_config(Some(target)).map_err(engine_error)?).map_err(engine_error)?;
+    cross.precompile_component(bytes).map_err(compile_error)
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses a component whose interface version this host cannot serve, before linking,
+/// with a message naming both versions.
+fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<(), LoadError> {
+    let wanted = semver::Version::parse(WIT_VERSION).expect("WIT_VERSION is semver");
+    let exported: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| name.starts_with(WIT_INTERFACE))
+        .collect();
+    let Some(found) = exported.first() else {
+        return Err(LoadError::Version {
+            origin: origin.into(),
+            found: "no ngs360:omics-events processor export".into(),
+            wanted: format!("{WIT_INTERFACE}@{WIT_VERSION}"),
+        });
+    };
+    let version = found
+        .strip_prefix(WIT_INTERFACE)
+        .and_then(|rest| rest.strip_prefix('@'))
+        .and_then(|v| semver::Version::parse(v).ok());
+    if version.as_ref().is_some_and(|v| semver_compatible(&wanted, v)) {
+        Ok(())
+    } else {
+        Err(LoadError::Version {
+            origin: origin.into(),
+            found: super::plain_text(found, 120),
+            wanted: format!("{WIT_INTERFACE}@{WIT_VERSION} (or a compatible version)"),
+        })
+    }
+}
+
+/// Semver compatibility as the component model applies it: same major version, and for
+/// 0.x the same minor version.
+pub fn semver_compatible(host: &semver::Version, guest: &semver::Version) -> bool {
+    host.major == guest.major && (host.major != 0 || host.minor == guest.minor) && guest.pre.is_empty()
+}
+
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawning the epoch ticker");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wit_version_matches_the_wit_file() {
+        let wit = include_str!("../../../wit/processor.wit");
+        assert!(wit.contains(&format!("package ngs360:omics-events@{WIT_VERSION};")));
+    }
+
+    #[test]
+    fn semver_rules_follow_the_component_model() {
+        let v = |s| semver::Version::parse(s).unwrap();
+        assert!(semver_compatible(&v("0.1.0"), &v("0.1.7")));
+        assert!(!semver_compatible(&v("0.1.0"), &v("0.2.0")));
+        assert!(semver_compatible(&v("1.2.0"), &v("1.9.1")));
+        assert!(!semver_compatible(&v("1.2.0"), &v("2.0.0")));
+        assert!(!semver_compatible(&v("0.1.0"), &v("0.1.1-rc.1")));
+    }
+}
