@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
+TASK_LOGS_MAX = 1000
 DEFAULT_GROUP = "/aws/omics/WorkflowLog"
 
 
@@ -95,12 +96,33 @@ def log_group(run):
     return DEFAULT_GROUP
 
 
+# behaviour §4, large runs: what the host reads of a run's tasks (`all_tasks`, as every
+# page of ListRunTasks would list them) and which of those task_logs keeps.
+def task_selection(all_tasks, status):
+    with_id = lambda ts: [t for t in ts if nonempty_str(t.get("taskId"))]
+    more = len(all_tasks) > TASK_LOGS_MAX
+    first = with_id(all_tasks[:TASK_LOGS_MAX])
+    if not more:
+        return first, False
+    failed = []
+    if status == "FAILED":
+        failed = with_id([t for t in all_tasks if t.get("status") == "FAILED"][:TASK_LOGS_MAX])
+    kept, seen = [], set()
+    for t in failed + first:
+        if len(kept) == TASK_LOGS_MAX:
+            break
+        if t["taskId"] not in seen:
+            seen.add(t["taskId"])
+            kept.append(t)
+    return kept, True
+
+
 # behaviour §4: log_urls.
 def log_urls(status, run_id, flat, run, tasks, con):
     group = log_group(run)
     urls = {"run_log": stream_url(con, group, f"run/{run_id}")}
-    named = [(t.get("name") or t["taskId"], t["taskId"]) for t in (tasks or [])
-             if nonempty_str(t.get("taskId"))]
+    kept, truncated = task_selection(tasks or [], status)
+    named = [(t.get("name") or t["taskId"], t["taskId"]) for t in kept]
     if named:
         counts = {}
         for name, _ in named:
@@ -109,6 +131,9 @@ def log_urls(status, run_id, flat, run, tasks, con):
             (f"{name}#{tid}" if counts[name] > 1 else name): stream_url(con, group, f"run/{run_id}/task/{tid}")
             for name, tid in named
         }
+        if truncated:
+            urls["task_logs_base_url"] = group_url(con, group)
+            urls["task_logs_truncated"] = True
     else:
         urls["task_logs_base_url"] = group_url(con, group)
     uuid = nonempty_str((run or {}).get("uuid")) or nonempty_str(flat.get("uuid"))

@@ -31,11 +31,11 @@ impl GuestEvent for crate::Event {
 
     fn plan(&self, run: Option<String>) -> Result<wit::EventPlan, wit::TransformError> {
         Ok(match crate::Event::plan(self, run.as_deref()).map_err(error)? {
-            model::Plan::Ignore(why) => wit::EventPlan::Ignore(why),
-            model::Plan::Process(p) => wit::EventPlan::Process(wit::FetchPlan {
+            model::EventPlan::Ignore(why) => wit::EventPlan::Ignore(why),
+            model::EventPlan::Process(p) => wit::EventPlan::Process(wit::FetchPlan {
                 identity: identity(p.identity),
                 get_run: p.get_run,
-                list_tasks: p.list_tasks,
+                tasks: p.tasks.map(|t| wit::TaskRequest { limit: t.limit, failed: t.failed }),
                 outputs: p.outputs.map(|o| match o {
                     model::OutputsLocation::Uri(uri) => wit::OutputsLocation::Uri(uri),
                     model::OutputsLocation::AfterRun => wit::OutputsLocation::AfterRun,
@@ -48,7 +48,11 @@ impl GuestEvent for crate::Event {
     fn transform(&self, context: wit::Context) -> Result<wit::Outcome, wit::TransformError> {
         let ctx = model::Context {
             run: context.run.as_deref(),
-            tasks: context.tasks.as_deref(),
+            tasks: context.tasks.as_ref().map(|t| model::TaskList {
+                items: &t.items,
+                more: t.more,
+                failed: t.failed.as_deref(),
+            }),
             outputs: context.outputs.as_deref(),
             errors: &context.errors,
         };

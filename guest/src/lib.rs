@@ -32,7 +32,10 @@ mod time;
 mod component;
 
 pub use event::Event;
-pub use model::{ArchiveKey, Callback, Context, Error, FetchPlan, Identity, Outcome, OutputsLocation, Plan};
+pub use model::{
+    ArchiveKey, Callback, Context, Error, EventPlan, FetchPlan, Identity, Outcome, OutputsLocation, TaskList,
+    TaskRequest,
+};
 
 use context::Run;
 use event::{Kind, is_finished};
@@ -46,18 +49,21 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl Event {
     /// Says whether this is a run status change to process and what the host must fetch:
-    /// always the run (its tags name the WES run); the tasks when the run has finished; the
+    /// always the run (its tags name the WES run); when the run has finished, its first
+    /// tasks and, for a FAILED run that has more, its failed ones (behaviour §4); the
     /// outputs when it completed. `run` is the GetRun JSON, when the host already has it.
-    pub fn plan(&self, run: Option<&str>) -> Result<Plan, Error> {
+    pub fn plan(&self, run: Option<&str>) -> Result<EventPlan, Error> {
         let fields = self.fields();
         let identity = match fields.classify()? {
-            Kind::Foreign(why) => return Ok(Plan::Ignore(why)),
+            Kind::Foreign(why) => return Ok(EventPlan::Ignore(why)),
             Kind::Run(identity) => identity,
         };
         let run = run.map(Run::parse).transpose()?;
         let outputs =
             (identity.status == "COMPLETED").then(|| outputs::locate(&fields, &identity.run_id, run.as_ref()));
-        Ok(Plan::Process(FetchPlan { get_run: true, list_tasks: is_finished(&identity.status), outputs, identity }))
+        let tasks = is_finished(&identity.status)
+            .then(|| TaskRequest { limit: logs::TASK_LOGS_MAX as u32, failed: identity.status == "FAILED" });
+        Ok(EventPlan::Process(FetchPlan { get_run: true, tasks, outputs, identity }))
     }
 
     /// Shapes the record from what the host fetched.
@@ -70,7 +76,7 @@ impl Event {
 mod tests {
     use super::*;
 
-    fn plan(event: &[u8]) -> Result<Plan, Error> {
+    fn plan(event: &[u8]) -> Result<EventPlan, Error> {
         Event::parse(event)?.plan(None)
     }
 
@@ -81,17 +87,19 @@ mod tests {
                 r#"{{"source":"aws.omics","detail-type":"Run Status Change","detail":{{"runId":"1","status":"{status}","runOutputUri":"s3://b/1"}}}}"#
             )
         };
-        let Plan::Process(p) = plan(ev("COMPLETED").as_bytes()).unwrap() else { panic!() };
-        assert!(p.get_run && p.list_tasks);
+        let EventPlan::Process(p) = plan(ev("COMPLETED").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run);
+        assert_eq!(p.tasks, Some(TaskRequest { limit: 1000, failed: false }));
         assert_eq!(p.outputs, Some(OutputsLocation::Uri("s3://b/1/logs/outputs.json".into())));
-        let Plan::Process(p) = plan(ev("FAILED").as_bytes()).unwrap() else { panic!() };
-        assert!(p.get_run && p.list_tasks && p.outputs.is_none());
-        let Plan::Process(p) = plan(ev("RUNNING").as_bytes()).unwrap() else { panic!() };
-        assert!(p.get_run && !p.list_tasks && p.outputs.is_none());
+        let EventPlan::Process(p) = plan(ev("FAILED").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run && p.outputs.is_none());
+        assert_eq!(p.tasks, Some(TaskRequest { limit: 1000, failed: true }));
+        let EventPlan::Process(p) = plan(ev("RUNNING").as_bytes()).unwrap() else { panic!() };
+        assert!(p.get_run && p.tasks.is_none() && p.outputs.is_none());
     }
 
     #[test]
     fn foreign_events_are_ignored() {
-        assert!(matches!(plan(br#"{"source":"aws.batch","detail-type":"Job"}"#), Ok(Plan::Ignore(_))));
+        assert!(matches!(plan(br#"{"source":"aws.batch","detail-type":"Job"}"#), Ok(EventPlan::Ignore(_))));
     }
 }

@@ -12,6 +12,9 @@ use crate::context::Task;
 /// The log group HealthOmics writes to, unless GetRun names another.
 pub const DEFAULT_LOG_GROUP: &str = "/aws/omics/WorkflowLog";
 
+/// The most entries `task_logs` holds (behaviour §4, large runs).
+pub const TASK_LOGS_MAX: usize = 1000;
+
 /// The CloudWatch console of one region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
@@ -82,12 +85,37 @@ pub struct RunLogs<'a> {
     pub status: &'a str,
     /// The run's UUID, for the manifest stream.
     pub uuid: Option<&'a str>,
-    /// The run's tasks; `None` when they could not be read.
+    /// The run's tasks to link; `None` when they could not be read.
     pub tasks: Option<&'a [Task<'a>]>,
+    /// The run has more tasks than `tasks` lists.
+    pub truncated: bool,
 }
 
-/// The `log_urls` object: `run_log`, `task_logs` (or `task_logs_base_url` when there are no
-/// tasks to link), `manifest_log` (when the run's UUID is known), `engine_log` (FAILED only).
+/// The tasks `task_logs` lists (behaviour §4, large runs): all of them when the host read
+/// them all; else the failed ones first, then the others in ListRunTasks order, each task
+/// once, at most [`TASK_LOGS_MAX`] in all. The flag says whether the run has tasks that are
+/// not listed.
+pub fn bounded<'a>(first: Vec<Task<'a>>, failed: Vec<Task<'a>>, more: bool) -> (Vec<Task<'a>>, bool) {
+    if !more && first.len() <= TASK_LOGS_MAX {
+        return (first, false);
+    }
+    let mut kept: Vec<Task<'a>> = Vec::with_capacity(TASK_LOGS_MAX);
+    let mut ids: BTreeMap<&'a str, ()> = BTreeMap::new();
+    for task in failed.into_iter().chain(first) {
+        if kept.len() == TASK_LOGS_MAX {
+            break;
+        }
+        if ids.insert(task.id, ()).is_none() {
+            kept.push(task);
+        }
+    }
+    (kept, true)
+}
+
+/// The `log_urls` object: `run_log`; `task_logs`, with `task_logs_base_url` and
+/// `task_logs_truncated` beside it when the run has more tasks than it lists (or
+/// `task_logs_base_url` alone when there are no tasks to link); `manifest_log` (when the
+/// run's UUID is known); `engine_log` (FAILED only).
 pub fn log_urls(r: &RunLogs<'_>) -> Map<String, Value> {
     let mut urls = Map::new();
     let run_stream = format!("run/{}", r.run_id);
@@ -95,6 +123,10 @@ pub fn log_urls(r: &RunLogs<'_>) -> Map<String, Value> {
     match r.tasks {
         Some(tasks) if !tasks.is_empty() => {
             urls.insert("task_logs".into(), Value::Object(task_logs(r, tasks)));
+            if r.truncated {
+                urls.insert("task_logs_base_url".into(), r.console.group_url(r.group).into());
+                urls.insert("task_logs_truncated".into(), Value::Bool(true));
+            }
         }
         _ => {
             urls.insert("task_logs_base_url".into(), r.console.group_url(r.group).into());
@@ -177,6 +209,7 @@ mod tests {
             status: "FAILED",
             uuid: Some("u-1"),
             tasks: Some(&tasks),
+            truncated: false,
         };
         let urls = log_urls(&r);
         let keys: Vec<_> = urls.keys().cloned().collect();
@@ -194,5 +227,39 @@ mod tests {
         let keys: Vec<_> = urls.keys().cloned().collect();
         assert_eq!(keys, ["run_log", "task_logs_base_url"]);
         assert_eq!(urls["task_logs_base_url"], EU);
+    }
+
+    #[test]
+    fn large_runs_list_failed_tasks_first_then_the_others_up_to_the_bound() {
+        let ids: Vec<String> = (0..1500).map(|i| i.to_string()).collect();
+        let task = |i: usize| Task { id: &ids[i], name: Some("shard") };
+        let first: Vec<Task<'_>> = (0..1000).map(task).collect();
+        let failed: Vec<Task<'_>> = [3, 1200, 1400].into_iter().map(task).collect();
+        let (kept, truncated) = bounded(first, failed, true);
+        assert!(truncated);
+        assert_eq!(kept.len(), TASK_LOGS_MAX);
+        let head: Vec<&str> = kept.iter().take(5).map(|t| t.id).collect();
+        assert_eq!(head, ["3", "1200", "1400", "0", "1"], "failed first, each task once");
+        assert_eq!(kept.last().unwrap().id, "997", "3 failed + 997 others (3 is among both)");
+
+        let small: Vec<Task<'_>> = (0..10).map(task).collect();
+        let (kept, truncated) = bounded(small, vec![], false);
+        assert_eq!((kept.len(), truncated), (10, false));
+
+        let c = Console::new("aws", "eu-west-1");
+        let tasks: Vec<Task<'_>> = (0..2).map(task).collect();
+        let r = RunLogs {
+            console: &c,
+            group: DEFAULT_LOG_GROUP,
+            run_id: "9",
+            status: "COMPLETED",
+            uuid: None,
+            tasks: Some(&tasks),
+            truncated: true,
+        };
+        let keys: Vec<_> = log_urls(&r).keys().cloned().collect();
+        assert_eq!(keys, ["run_log", "task_logs", "task_logs_base_url", "task_logs_truncated"]);
+        let task_keys: Vec<_> = log_urls(&r)["task_logs"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(task_keys, ["shard#0", "shard#1"], "names are decided over the entries kept");
     }
 }

@@ -54,20 +54,40 @@ pub enum OutputsLocation {
     Unknown,
 }
 
+/// Which of a run's tasks the host reads (WIT `task-request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRequest {
+    /// At most this many, in ListRunTasks order.
+    pub limit: u32,
+    /// And the FAILED ones, when the run has more than `limit`.
+    pub failed: bool,
+}
+
 /// What the host must fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchPlan {
     pub identity: Identity,
     pub get_run: bool,
-    pub list_tasks: bool,
+    pub tasks: Option<TaskRequest>,
     pub outputs: Option<OutputsLocation>,
 }
 
-/// Process the event, or ignore it and say why.
+/// Process the event, or ignore it and say why (WIT `event-plan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum EventPlan {
     Ignore(String),
     Process(FetchPlan),
+}
+
+/// The run's tasks the host read (WIT `task-list`).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskList<'a> {
+    /// JSON array of the first ListRunTasks items.
+    pub items: &'a str,
+    /// The run has more tasks than `items`.
+    pub more: bool,
+    /// JSON array of the run's FAILED tasks, when asked for and `more`.
+    pub failed: Option<&'a str>,
 }
 
 /// What the host fetched.
@@ -75,8 +95,8 @@ pub enum Plan {
 pub struct Context<'a> {
     /// GetRun output, JSON object with the AWS CLI's keys.
     pub run: Option<&'a str>,
-    /// JSON array of ListRunTasks items.
-    pub tasks: Option<&'a str>,
+    /// The run's tasks.
+    pub tasks: Option<TaskList<'a>>,
     /// Raw `outputs.json`.
     pub outputs: Option<&'a [u8]>,
     /// The host's permanent enrichment failures.

@@ -32,8 +32,17 @@ pub fn transform(event: &Event, ctx: &Context<'_>) -> Result<Outcome, Error> {
         }
     };
     let run = ctx.run.map(Run::parse).transpose()?;
-    let task_items = ctx.tasks.map(context::parse_tasks).transpose()?;
-    let tasks = task_items.as_deref().map(context::tasks);
+    let task_items = ctx.tasks.map(|t| context::parse_tasks(t.items)).transpose()?;
+    let failed_items = ctx.tasks.and_then(|t| t.failed).map(context::parse_tasks).transpose()?;
+    let more = ctx.tasks.is_some_and(|t| t.more);
+    let (tasks, truncated) = match &task_items {
+        Some(items) => {
+            let failed = failed_items.as_deref().map(context::tasks).unwrap_or_default();
+            let (kept, truncated) = logs::bounded(context::tasks(items), failed, more);
+            (Some(kept), truncated)
+        }
+        None => (None, false),
+    };
 
     let mut errors: Vec<String> = ctx.errors.to_vec();
     let mut notes = Vec::new();
@@ -70,6 +79,7 @@ pub fn transform(event: &Event, ctx: &Context<'_>) -> Result<Outcome, Error> {
                     status,
                     uuid: run.as_ref().and_then(|r| r.str("uuid")).or_else(|| fields.str("uuid")),
                     tasks: tasks.as_deref(),
+                    truncated,
                 });
                 record.field("log_urls", Field::Owned(Value::Object(urls)));
             }
@@ -321,7 +331,8 @@ mod tests {
 
     #[test]
     fn malformed_outputs_become_an_enrichment_error() {
-        let ctx = Context { run: Some(RUN), tasks: Some("[]"), outputs: Some(b"not json"), errors: &[] };
+        let tasks = crate::model::TaskList { items: "[]", more: false, failed: None };
+        let ctx = Context { run: Some(RUN), tasks: Some(tasks), outputs: Some(b"not json"), errors: &[] };
         let out = shape(&event("COMPLETED", ""), &ctx).unwrap();
         assert_eq!(out.enrichment_errors.len(), 1);
         assert!(!keys(&out.record).contains(&"output_mapping".to_owned()));

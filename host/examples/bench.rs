@@ -42,6 +42,34 @@ struct Peers {
     delay: Arc<Mutex<Duration>>,
 }
 
+/// The run id of a generated run of `tasks` tasks (the cost curve).
+fn generated_run(tasks: usize) -> String {
+    (1_000_000_000 + tasks).to_string()
+}
+
+/// A generated run's task list page: `maxResults` (at most 100) from `startingToken`,
+/// filtered by `status`; every 1,000th task failed.
+fn generated_tasks(req: &Request, count: usize) -> Value {
+    let size: usize = req.query("maxResults").and_then(|m| m.parse().ok()).unwrap_or(100).clamp(1, 100);
+    let status = req.query("status");
+    let mut at: usize = req.query("startingToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let mut items = Vec::new();
+    while at < count && items.len() < size {
+        let failed = at % 1000 == 999;
+        at += 1;
+        if status.as_deref().is_some_and(|s| s == "FAILED") && !failed {
+            continue;
+        }
+        items.push(json!({"taskId": (50_000_000 + at).to_string(), "name": format!("shard_{at}"),
+                          "status": if failed { "FAILED" } else { "COMPLETED" }, "cpus": 2, "memory": 4}));
+    }
+    let mut page = json!({ "items": items });
+    if at < count {
+        page["nextToken"] = at.to_string().into();
+    }
+    page
+}
+
 async fn peers() -> Peers {
     let context: Value = serde_json::from_slice(&fixture("context.json")).unwrap();
     let delay = Arc::new(Mutex::new(Duration::ZERO));
@@ -86,6 +114,18 @@ fn aws_answer(req: &Request, ctx: &Value, objects: &Mutex<HashMap<String, Vec<u8
     }
     if path == "/run/4417021/task" {
         return Response::json(200, &json!({"items": ctx["tasks"]}));
+    }
+    if let Some(run) = path.strip_prefix("/run/") {
+        let (id, tasks) = run.split_once('/').map_or((run, false), |(id, rest)| (id, rest == "task"));
+        if let Some(count) = id.parse::<usize>().ok().and_then(|n| n.checked_sub(1_000_000_000)) {
+            if tasks {
+                return Response::json(200, &generated_tasks(req, count));
+            }
+            let mut run = ctx["run"].clone();
+            run["id"] = id.into();
+            run["arn"] = format!("arn:aws:omics:eu-west-1:111122223333:run/{id}").into();
+            return Response::json(200, &run);
+        }
     }
     let mut objects = objects.lock().unwrap();
     match req.method.as_str() {
@@ -306,6 +346,35 @@ async fn main() {
     let _ = child.kill();
     let _ = child.wait();
 
+    // The cost curve of large runs (behaviour §4): one event per fresh process, 20 ms per
+    // peer call; HealthOmics calls made, time, peak RSS.
+    *peers.delay.lock().unwrap() = DELAY;
+    for status in ["COMPLETED", "FAILED"] {
+        for tasks in [10usize, 1_000, 10_000, 100_000] {
+            let api = RuntimeApi::start().await;
+            let mut child = spawn(&binary, &api, &peers);
+            let id = generated_run(tasks);
+            let before = peers.aws.requests().iter().filter(|r| r.path().starts_with(&format!("/run/{id}"))).count();
+            let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
+            e["id"] = format!("curve-{status}-{tasks}").into();
+            e["detail"]["status"] = status.into();
+            e["detail"]["runId"] = id.clone().into();
+            e["detail"]["runOutputUri"] = format!("s3://ngs360-omics-output/runs/{id}").into();
+            let (took, ok) = api.invoke(&format!("curve-{status}-{tasks}"), e.to_string().as_bytes()).await;
+            assert!(ok, "the {status} run of {tasks} tasks failed");
+            let calls =
+                peers.aws.requests().iter().filter(|r| r.path().starts_with(&format!("/run/{id}"))).count() - before;
+            row(
+                &format!("{status} run of {tasks} tasks: HealthOmics calls / ms (20 ms per call) / peak RSS MiB"),
+                format!("{calls} / {:.0} / {:.1}", took.as_secs_f64() * 1e3, peak_rss_mib(&child)),
+                if tasks == 100_000 { "RSS < 64" } else { "" },
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    *peers.delay.lock().unwrap() = Duration::ZERO;
+
     // Loading the guest, per path (cold start cost), and the guest per event.
     let time_us = |n: usize, f: &mut dyn FnMut()| -> f64 {
         median(
@@ -367,7 +436,7 @@ async fn main() {
         let bytes = e.to_string().into_bytes();
         let ctx = Context {
             run: Some(run.clone()),
-            tasks: Some(tasks.clone()),
+            tasks: Some(guest::TaskList { items: tasks.clone(), more: false, failed: None }),
             outputs: Some(outputs.clone()),
             errors: vec![],
         };
@@ -377,8 +446,13 @@ async fn main() {
             let EventPlan::Process(_) = s.plan(None).unwrap() else { panic!("not a run event") };
             s.transform(&ctx).unwrap();
         });
-        let c =
-            ngs360_omics_guest::Context { run: Some(&run), tasks: Some(&tasks), outputs: Some(&outputs), errors: &[] };
+        let native_tasks = ngs360_omics_guest::TaskList { items: &tasks, more: false, failed: None };
+        let c = ngs360_omics_guest::Context {
+            run: Some(&run),
+            tasks: Some(native_tasks),
+            outputs: Some(&outputs),
+            errors: &[],
+        };
         let native = time_us(n, &mut || {
             let ev = ngs360_omics_guest::Event::parse(&bytes).unwrap();
             ev.plan(None).unwrap();
@@ -405,8 +479,8 @@ async fn main() {
     }
 
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    println!("{:<width$}  {:>10}  {:>7}", "measure (median)", "value", "target");
+    println!("{:<width$}  {:>18}  {:>8}", "measure (median)", "value", "target");
     for (what, value, target) in rows {
-        println!("{what:<width$}  {value:>10}  {target:>7}");
+        println!("{what:<width$}  {value:>18}  {target:>8}");
     }
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use crate::error::{ArchiveError, CallbackError, FetchError};
+use crate::sandbox::{TaskList, TaskRequest};
 
 /// A fetch's result: `Ok(None)` when there is nothing to fetch (no such `outputs.json`, or a
 /// context file without that part).
@@ -14,8 +15,10 @@ pub type Fetched<T> = Result<Option<T>, FetchError>;
 pub trait Enricher: Sync {
     /// The run, as GetRun returns it, in JSON with the AWS CLI's keys.
     fn run(&self, run_id: &str) -> impl Future<Output = Fetched<String>> + Send;
-    /// Every ListRunTasks item over all pages, as a JSON array.
-    fn tasks(&self, run_id: &str) -> impl Future<Output = Fetched<String>> + Send;
+    /// The run's tasks within `request`'s bounds (which the caller has already capped at
+    /// `sandbox::TASKS_MAX`): the first ones in ListRunTasks order, whether there are more,
+    /// and, when asked and there are more, the FAILED ones.
+    fn tasks(&self, run_id: &str, request: TaskRequest) -> impl Future<Output = Fetched<TaskList>> + Send;
     /// An object's bytes, by `s3://` URI.
     fn outputs(&self, uri: &str) -> impl Future<Output = Fetched<Vec<u8>>> + Send;
 }

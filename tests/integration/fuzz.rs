@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ngs360_omics::error::GuestError;
 use ngs360_omics::pipeline::ArchiveTarget;
-use ngs360_omics::sandbox::{Context, EventPlan, Guest, Limits, Runtime};
+use ngs360_omics::sandbox::{Context, EventPlan, Guest, Limits, Runtime, TaskList};
 use ngs360_omics_guest as native;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
@@ -225,8 +225,11 @@ fn check_outcome(o: &native::Outcome, event: &native::Event) -> Result<(), Strin
     {
         for (k, u) in urls {
             let ok = match u {
+                Value::Bool(true) => k == "task_logs_truncated" && urls.contains_key("task_logs_base_url"),
                 Value::String(s) => s.starts_with("https://"),
-                Value::Object(tasks) => tasks.values().all(|t| t.as_str().is_some_and(|s| s.starts_with("https://"))),
+                Value::Object(tasks) => {
+                    tasks.len() <= 1000 && tasks.values().all(|t| t.as_str().is_some_and(|s| s.starts_with("https://")))
+                }
                 _ => false,
             };
             if !ok {
@@ -243,15 +246,24 @@ fn check_outcome(o: &native::Outcome, event: &native::Event) -> Result<(), Strin
     Ok(())
 }
 
+/// The tasks part of a context: the first items, whether there are more, the failed ones.
+type Tasks = (String, bool, Option<String>);
+/// A context as the host passes it: the run, the tasks, the outputs.
+type Ctx = (Option<String>, Option<Tasks>, Option<Vec<u8>>);
+
 /// The context parts a host might pass, fixture-shaped or damaged.
-fn context(rng: &mut Rng, corpus: &[Fixture]) -> (Option<String>, Option<String>, Option<Vec<u8>>) {
+fn context(rng: &mut Rng, corpus: &[Fixture]) -> Ctx {
     let f = rng.pick(corpus);
     let part = |rng: &mut Rng, v: Option<&Value>| -> Option<String> {
         let v = v?;
         if rng.chance(20) { None } else { Some(v.to_string()) }
     };
     let run = part(rng, f.context.get("run"));
-    let tasks = part(rng, f.context.get("tasks"));
+    let tasks = part(rng, f.context.get("tasks")).map(|items| {
+        let more = rng.chance(30);
+        let failed = (more && rng.chance(50)).then(|| part(rng, f.context.get("tasks"))).flatten();
+        (items, more, failed)
+    });
     let outputs = if rng.chance(30) {
         Some(mutate(rng, f.context.get("outputs").map(|o| o.to_string()).unwrap_or_default().into_bytes()))
     } else {
@@ -261,16 +273,17 @@ fn context(rng: &mut Rng, corpus: &[Fixture]) -> (Option<String>, Option<String>
 }
 
 /// Native properties of one input. `Ok(Some(record))` when a record was shaped.
-fn native_case(
-    bytes: &[u8],
-    ctx: &(Option<String>, Option<String>, Option<Vec<u8>>),
-) -> Result<Option<String>, String> {
+fn native_case(bytes: &[u8], ctx: &Ctx) -> Result<Option<String>, String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let Ok(event) = native::Event::parse(bytes) else { return Ok(None) };
-        let Ok(native::Plan::Process(_)) = event.plan(None) else { return Ok(None) };
+        let Ok(native::EventPlan::Process(_)) = event.plan(None) else { return Ok(None) };
         let _ = event.plan(ctx.0.as_deref());
-        let c =
-            native::Context { run: ctx.0.as_deref(), tasks: ctx.1.as_deref(), outputs: ctx.2.as_deref(), errors: &[] };
+        let tasks = ctx.1.as_ref().map(|(items, more, failed)| native::TaskList {
+            items,
+            more: *more,
+            failed: failed.as_deref(),
+        });
+        let c = native::Context { run: ctx.0.as_deref(), tasks, outputs: ctx.2.as_deref(), errors: &[] };
         match event.transform(&c) {
             Ok(o) => check_outcome(&o, &event).map(|()| Some(o.record)),
             Err(_) => Ok(None),
@@ -300,13 +313,9 @@ fn flatten_case(rng: &mut Rng) -> Result<(), String> {
 }
 
 /// The same input through the component: no trap, and the native build's record.
-fn wasm_case(
-    guest: &Guest,
-    bytes: &[u8],
-    ctx: &(Option<String>, Option<String>, Option<Vec<u8>>),
-    expected: &Option<String>,
-) -> Result<(), String> {
-    let context = Context { run: ctx.0.clone(), tasks: ctx.1.clone(), outputs: ctx.2.clone(), errors: vec![] };
+fn wasm_case(guest: &Guest, bytes: &[u8], ctx: &Ctx, expected: &Option<String>) -> Result<(), String> {
+    let tasks = ctx.1.clone().map(|(items, more, failed)| TaskList { items, more, failed });
+    let context = Context { run: ctx.0.clone(), tasks, outputs: ctx.2.clone(), errors: vec![] };
     let got = match guest.open(bytes) {
         Err(GuestError::Refused(_)) => None,
         Err(e) => return Err(format!("component: {e}")),

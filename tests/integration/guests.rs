@@ -13,7 +13,7 @@ use crate::support::moto::{self, aws_env, bucket};
 use crate::support::omics::{self, Omics};
 use crate::support::runtime_api::{Answer, RuntimeApi};
 use crate::support::wes::Wes;
-use crate::support::{Fixture, TempDir, fixtures, run, wasm};
+use crate::support::{Fixture, GUEST, HOSTILE, TempDir, fixtures, run, wasm};
 
 fn fixtures_arg() -> String {
     fixtures().to_str().unwrap().to_owned()
@@ -23,7 +23,7 @@ fn fixtures_arg() -> String {
 fn a_wasm_component_is_compiled_by_the_host_and_passes_check() {
     let (code, stdout, stderr) = run(&["check", wasm::guest().to_str().unwrap(), "--fixtures", &fixtures_arg()], &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.starts_with("checking ngs360-omics-guest@0.1.0 ("), "{stdout}");
+    assert!(stdout.starts_with(&format!("checking {GUEST} (")), "{stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
 
@@ -79,7 +79,7 @@ fn a_component_for_another_architecture_is_refused_with_the_reason() {
 /// The real guest with its interface renamed to another version, as a guest built against
 /// that version of the WIT package would be.
 fn guest_at_version(version: &str) -> Vec<u8> {
-    let from = b"ngs360:omics-events/processor@0.1.0";
+    let from = b"ngs360:omics-events/processor@0.2.0";
     let to = format!("ngs360:omics-events/processor@{version}");
     assert_eq!(to.len(), from.len());
     let mut bytes = std::fs::read(wasm::guest()).unwrap();
@@ -101,25 +101,25 @@ fn guest_at_version(version: &str) -> Vec<u8> {
 #[test]
 fn compatible_interface_versions_load_and_others_are_refused_naming_both() {
     let runtime = Runtime::new().unwrap();
-    let patch = runtime.load(&guest_at_version("0.1.9"), "guest@0.1.9".into(), None, Limits::default()).unwrap();
-    assert_eq!(patch.label(), "ngs360-omics-guest@0.1.0");
+    let patch = runtime.load(&guest_at_version("0.2.9"), "guest@0.2.9".into(), None, Limits::default()).unwrap();
+    assert_eq!(patch.label(), GUEST);
     let mut session = patch.open(&Fixture::load("eventbridge-omics-run-running").event).unwrap();
     assert!(session.plan(None).is_ok());
 
-    let err = runtime.load(&guest_at_version("0.2.0"), "guest@0.2.0".into(), None, Limits::default()).err().unwrap();
+    let err = runtime.load(&guest_at_version("0.3.0"), "guest@0.3.0".into(), None, Limits::default()).err().unwrap();
     assert!(matches!(err, LoadError::Version { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the guest component guest@0.2.0 exports ngs360:omics-events/processor@0.2.0, but this host serves \
-         ngs360:omics-events/processor@0.1.0 (or a compatible version)"
+        "the guest component guest@0.3.0 exports ngs360:omics-events/processor@0.3.0, but this host serves \
+         ngs360:omics-events/processor@0.2.0 (or a compatible version)"
     );
     let tmp = TempDir::new("v020");
-    let path = tmp.0.join("guest-0.2.0.wasm");
-    std::fs::write(&path, guest_at_version("0.2.0")).unwrap();
+    let path = tmp.0.join("guest-0.3.0.wasm");
+    std::fs::write(&path, guest_at_version("0.3.0")).unwrap();
     let (code, _, stderr) =
         run(&["compile", path.to_str().unwrap(), "-o", tmp.0.join("x.cwasm").to_str().unwrap()], &[]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("exports ngs360:omics-events/processor@0.2.0"), "{stderr}");
+    assert!(stderr.contains("exports ngs360:omics-events/processor@0.3.0"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,18 +193,18 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
         Answer::Error(e) => panic!("{e}"),
     };
     let first = invoke(&f.event);
-    assert_eq!(guest_of(api.answer(&first, Duration::from_secs(30)).await), "ngs360-omics-guest@0.1.0");
+    assert_eq!(guest_of(api.answer(&first, Duration::from_secs(30)).await), GUEST);
 
     // A new component: the check starts with the next invocation, the swap serves the ones after.
     put(std::fs::read(wasm::hostile()).unwrap()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let during = invoke(&f.event);
-    assert_eq!(guest_of(api.answer(&during, Duration::from_secs(30)).await), "ngs360-omics-guest@0.1.0");
+    assert_eq!(guest_of(api.answer(&during, Duration::from_secs(30)).await), GUEST);
     let mut swapped = false;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let next = invoke(&f.event);
-        if guest_of(api.answer(&next, Duration::from_secs(30)).await) == "hostile@0.1.0" {
+        if guest_of(api.answer(&next, Duration::from_secs(30)).await) == HOSTILE {
             swapped = true;
             break;
         }
@@ -216,7 +216,7 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for _ in 0..8 {
         let next = invoke(&f.event);
-        assert_eq!(guest_of(api.answer(&next, Duration::from_secs(30)).await), "hostile@0.1.0");
+        assert_eq!(guest_of(api.answer(&next, Duration::from_secs(30)).await), HOSTILE);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let logs = proc.stdout();
@@ -225,7 +225,7 @@ async fn a_warm_function_swaps_in_a_new_component_and_refuses_a_bad_one() {
         .find(|l| l.contains("new guest component refused"))
         .unwrap_or_else(|| panic!("no refusal logged: {logs}"));
     assert!(refused.contains("ERROR"), "{refused}");
-    assert!(refused.contains("keeping hostile@0.1.0"), "{refused}");
+    assert!(refused.contains(&format!("keeping {HOSTILE}")), "{refused}");
 }
 
 #[test]

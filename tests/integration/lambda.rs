@@ -83,7 +83,7 @@ async fn the_lambda_runtime_loop_processes_events_end_to_end() {
     assert_eq!(ok["body"], format!("Event processed, status: COMPLETED -> s3://{archive}/omics-run-events/{key}"));
     assert_eq!(ok["archive"], "written");
     assert_eq!(ok["callback"], "sent (HTTP 200)");
-    assert_eq!(ok["guest"], "ngs360-omics-guest@0.1.0");
+    assert_eq!(ok["guest"], crate::support::GUEST);
     assert_eq!(serde_json::to_string(&wes.accepted()[0]).unwrap(), f.record().unwrap());
 
     api.invoke("r-ignored", &Fixture::load("eventbridge-s3-object-created").event);

@@ -9,5 +9,6 @@ mod fuzz;
 mod guests;
 mod hostile;
 mod lambda;
+mod large_runs;
 mod pipeline;
 mod qemu;

@@ -25,15 +25,15 @@ use crate::support::{FIXTURE_OUTPUTS, Fixture, serve_fixture};
 
 pub const KEY: &str = "k-3f9a-callback-key-7c21";
 
-struct Peers {
-    omics: Omics,
-    wes: Wes,
-    bucket: String,
-    s3: aws_sdk_s3::Client,
-    handler: Function,
+pub struct Peers {
+    pub omics: Omics,
+    pub wes: Wes,
+    pub bucket: String,
+    pub s3: aws_sdk_s3::Client,
+    pub handler: Function,
 }
 
-async fn peers(tag: &str) -> Peers {
+pub async fn peers(tag: &str) -> Peers {
     peers_with(tag, |_| {}).await
 }
 
@@ -60,7 +60,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
 
 impl Peers {
     /// Every object in the archive bucket: key to body.
-    async fn archive(&self) -> Vec<(String, String)> {
+    pub async fn archive(&self) -> Vec<(String, String)> {
         let listed = self.s3.list_objects_v2().bucket(&self.bucket).send().await.unwrap();
         let mut out = Vec::new();
         for obj in listed.contents() {
@@ -74,7 +74,7 @@ impl Peers {
 }
 
 /// A run event of the given status for a run nobody else uses.
-fn event(status: &str, run_id: &str, event_id: &str, outputs_bucket: &str) -> Vec<u8> {
+pub fn event(status: &str, run_id: &str, event_id: &str, outputs_bucket: &str) -> Vec<u8> {
     json!({
         "version": "0", "id": event_id, "detail-type": "Run Status Change", "source": "aws.omics",
         "account": "111122223333", "time": "2026-03-02T14:05:09Z", "region": "eu-west-1",
@@ -86,7 +86,7 @@ fn event(status: &str, run_id: &str, event_id: &str, outputs_bucket: &str) -> Ve
     .into_bytes()
 }
 
-fn run_json(run_id: &str, wes_run_id: Option<&str>) -> Value {
+pub fn run_json(run_id: &str, wes_run_id: Option<&str>) -> Value {
     let mut tags = json!({"Project": "P-7"});
     if let Some(w) = wes_run_id {
         tags["WESRunId"] = w.into();
@@ -96,7 +96,7 @@ fn run_json(run_id: &str, wes_run_id: Option<&str>) -> Value {
            "creationTime": "2026-03-02T12:58:41.120Z"})
 }
 
-const WES_RUN: &str = "0b5c3f0e-6a36-4b0e-9d43-64c4a4f0a0e1";
+pub const WES_RUN: &str = "0b5c3f0e-6a36-4b0e-9d43-64c4a4f0a0e1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_case_gives_the_expected_archive_and_callback() {
@@ -136,8 +136,12 @@ async fn every_fixture_case_gives_the_expected_archive_and_callback() {
             assert!(matches!(result, Err(Error::Guest(_))), "{}: {result:?}", f.name);
         }
     }
-    // The shared-task-names fixture has four tasks: two pages of ListRunTasks.
-    assert!(p.omics.calls("/run/4417021/task") >= 2);
+    // The large runs: 1,203 and 1,500 tasks. The first 1,000 tasks are 10 pages of 100, the
+    // last of which says there are more; the FAILED run's failed tasks are one more
+    // (filtered) listing. Nothing beyond.
+    assert_eq!(p.omics.calls("/run/5521900/task"), 10);
+    let failed_run_listings = p.omics.calls("/run/5521901/task");
+    assert!((11..=15).contains(&failed_run_listings), "{failed_run_listings}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

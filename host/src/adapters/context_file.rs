@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::ports::{Enricher, Fetched};
+use crate::sandbox::{TaskList, TaskRequest};
 
 /// What AWS would return for an event, from a JSON file:
 /// `{"run": <GetRun output>, "tasks": [<ListRunTasks items>], "outputs": <outputs.json>}`,
@@ -13,7 +14,8 @@ use crate::ports::{Enricher, Fetched};
 #[derive(Debug, Clone, Default)]
 pub struct ContextFile {
     run: Option<String>,
-    tasks: Option<String>,
+    /// Every task of the run, as ListRunTasks would list them (over all pages).
+    tasks: Option<Vec<Value>>,
     outputs: Option<Vec<u8>>,
 }
 
@@ -35,7 +37,7 @@ impl ContextFile {
         };
         let tasks = match parts.remove("tasks") {
             None | Some(Value::Null) => None,
-            Some(tasks @ Value::Array(_)) => Some(tasks.to_string()),
+            Some(Value::Array(tasks)) => Some(tasks),
             Some(_) => return Err("`tasks` must be an array (ListRunTasks items)".into()),
         };
         let outputs = match (parts.remove("outputs"), parts.remove("outputs_raw")) {
@@ -53,8 +55,18 @@ impl Enricher for ContextFile {
     async fn run(&self, _run_id: &str) -> Fetched<String> {
         Ok(self.run.clone())
     }
-    async fn tasks(&self, _run_id: &str) -> Fetched<String> {
-        Ok(self.tasks.clone())
+    /// The same bounds as HealthOmics' adapter: the first `limit` tasks, whether there are
+    /// more, and (when asked and there are more) the first `limit` FAILED ones.
+    async fn tasks(&self, _run_id: &str, request: TaskRequest) -> Fetched<TaskList> {
+        let Some(all) = &self.tasks else { return Ok(None) };
+        let limit = request.limit as usize;
+        let more = all.len() > limit;
+        let first = Value::Array(all.iter().take(limit).cloned().collect());
+        let failed = (more && request.failed).then(|| {
+            let failed = all.iter().filter(|t| t.get("status").and_then(Value::as_str) == Some("FAILED"));
+            Value::Array(failed.take(limit).cloned().collect()).to_string()
+        });
+        Ok(Some(TaskList { items: first.to_string(), more, failed }))
     }
     async fn outputs(&self, _uri: &str) -> Fetched<Vec<u8>> {
         Ok(self.outputs.clone())
@@ -69,7 +81,7 @@ mod tests {
     fn context_parts_are_optional_and_checked() {
         let c = ContextFile::parse(br#"{"run":{"tags":{}},"tasks":[],"outputs":{"a":"s3://x"}}"#).unwrap();
         assert_eq!(c.run.as_deref(), Some(r#"{"tags":{}}"#));
-        assert_eq!(c.tasks.as_deref(), Some("[]"));
+        assert_eq!(c.tasks, Some(vec![]));
         assert_eq!(c.outputs.as_deref(), Some(&br#"{"a":"s3://x"}"#[..]));
         assert!(ContextFile::parse(b"{}").unwrap().run.is_none());
         assert!(ContextFile::parse(br#"{"runs":{}}"#).unwrap_err().contains("unknown part `runs`"));
@@ -77,5 +89,22 @@ mod tests {
         assert!(ContextFile::parse(b"[]").is_err());
         let raw = ContextFile::parse(br#"{"outputs_raw":"not json"}"#).unwrap();
         assert_eq!(raw.outputs.as_deref(), Some(&b"not json"[..]));
+    }
+
+    #[tokio::test]
+    async fn tasks_are_bounded_like_healthomics_lists_them() {
+        let tasks: Vec<Value> = (0..5)
+            .map(|i| serde_json::json!({"taskId": i.to_string(), "status": if i % 2 == 1 { "FAILED" } else { "COMPLETED" }}))
+            .collect();
+        let c = ContextFile { tasks: Some(tasks), ..ContextFile::default() };
+        let list = c.tasks("1", TaskRequest { limit: 2, failed: true }).await.unwrap().unwrap();
+        assert_eq!(list.items, r#"[{"taskId":"0","status":"COMPLETED"},{"taskId":"1","status":"FAILED"}]"#);
+        assert!(list.more);
+        assert_eq!(
+            list.failed.as_deref(),
+            Some(r#"[{"taskId":"1","status":"FAILED"},{"taskId":"3","status":"FAILED"}]"#)
+        );
+        let all = c.tasks("1", TaskRequest { limit: 5, failed: true }).await.unwrap().unwrap();
+        assert!(!all.more && all.failed.is_none());
     }
 }

@@ -4,6 +4,7 @@
 use super::{omics, s3};
 use crate::error::FetchError;
 use crate::ports::{Enricher, Fetched};
+use crate::sandbox::{TaskList, TaskRequest};
 
 /// HealthOmics and S3, as the guest's inputs.
 #[derive(Clone)]
@@ -17,8 +18,8 @@ impl Enricher for AwsEnricher {
         omics::get_run(&self.omics, run_id).await.map(|run| Some(run.to_string()))
     }
 
-    async fn tasks(&self, run_id: &str) -> Fetched<String> {
-        omics::list_tasks(&self.omics, run_id).await.map(|tasks| Some(tasks.to_string()))
+    async fn tasks(&self, run_id: &str, request: TaskRequest) -> Fetched<TaskList> {
+        omics::list_tasks(&self.omics, run_id, request).await.map(Some)
     }
 
     async fn outputs(&self, uri: &str) -> Fetched<Vec<u8>> {

@@ -3,8 +3,11 @@
 
 use serde_json::Value;
 
+use aws_sdk_omics::types::TaskStatus;
+
 use super::aws::sort;
 use crate::error::FetchError;
+use crate::sandbox::{TaskList, TaskRequest};
 
 /// GetRun, as JSON.
 pub async fn get_run(client: &aws_sdk_omics::Client, run_id: &str) -> Result<Value, FetchError> {
@@ -12,15 +15,57 @@ pub async fn get_run(client: &aws_sdk_omics::Client, run_id: &str) -> Result<Val
     Ok(run_json(&out))
 }
 
-/// Every ListRunTasks item over all pages, as a JSON array.
-pub async fn list_tasks(client: &aws_sdk_omics::Client, run_id: &str) -> Result<Value, FetchError> {
-    let mut items = Vec::new();
-    let mut pages = client.list_run_tasks().id(run_id).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| sort("ListRunTasks", e))?;
-        items.extend(page.items().iter().map(task_json));
+/// ListRunTasks' largest page.
+const PAGE: u32 = 100;
+
+/// A run's tasks within `request`'s bounds (behaviour §4, large runs): the first
+/// `request.limit` in ListRunTasks order, whether the run has more, and when asked and it
+/// has more, at most `request.limit` of its FAILED tasks (ListRunTasks' status filter). The
+/// calls made do not grow with the run past the limit: at most `2 * ceil(limit / 100)`.
+pub async fn list_tasks(
+    client: &aws_sdk_omics::Client,
+    run_id: &str,
+    request: TaskRequest,
+) -> Result<TaskList, FetchError> {
+    let (items, more) = list_some(client, run_id, request.limit, None).await?;
+    let failed = if more && request.failed {
+        Some(Value::Array(list_some(client, run_id, request.limit, Some(TaskStatus::Failed)).await?.0).to_string())
+    } else {
+        None
+    };
+    Ok(TaskList { items: Value::Array(items).to_string(), more, failed })
+}
+
+/// Up to `limit` tasks (of `status`, when given), and whether there are more.
+async fn list_some(
+    client: &aws_sdk_omics::Client,
+    run_id: &str,
+    limit: u32,
+    status: Option<TaskStatus>,
+) -> Result<(Vec<Value>, bool), FetchError> {
+    let limit = limit as usize;
+    let mut items = Vec::with_capacity(limit.min(PAGE as usize));
+    let mut token: Option<String> = None;
+    loop {
+        let wanted = (limit - items.len()).min(PAGE as usize) as i32;
+        let page = client
+            .list_run_tasks()
+            .id(run_id)
+            .max_results(wanted.max(1))
+            .set_status(status.clone())
+            .set_starting_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sort("ListRunTasks", e))?;
+        let room = limit - items.len();
+        let got = page.items();
+        items.extend(got.iter().take(room).map(task_json));
+        let cut = got.len() > room;
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if cut || items.len() == limit || token.is_none() {
+            return Ok((items, cut || token.is_some()));
+        }
     }
-    Ok(Value::Array(items))
 }
 
 /// A JSON object of the entries that have a value, in order.

@@ -10,7 +10,8 @@ use tracing::{Span, debug, info, info_span};
 use crate::error::{Error, FetchError};
 use crate::ports::{Enricher, Fetched};
 use crate::sandbox::{
-    Context, EventIdentity, EventPlan, FetchPlan, Guest, Outcome, OutputsLocation, Session, blocking,
+    Context, EventIdentity, EventPlan, FetchPlan, Guest, Outcome, OutputsLocation, Session, TASKS_MAX, TaskRequest,
+    blocking,
 };
 
 /// The guest's first answer about an event.
@@ -75,7 +76,8 @@ async fn enrich_and_transform<E: Enricher>(
     enricher: &E,
     guest_time: &mut Duration,
 ) -> Result<Outcome, Error> {
-    debug!(get_run = plan.get_run, list_tasks = plan.list_tasks, outputs = ?plan.outputs, "the guest's plan");
+    debug!(get_run = plan.get_run, tasks = ?plan.tasks, outputs = ?plan.outputs, "the guest's plan");
+    let task_request = plan.tasks.map(|t| TaskRequest { limit: t.limit.min(TASKS_MAX), failed: t.failed });
     let run_id = plan.identity.run_id.as_str();
     let early_outputs = match &plan.outputs {
         Some(OutputsLocation::Uri(uri)) => Some(uri.as_str()),
@@ -83,7 +85,12 @@ async fn enrich_and_transform<E: Enricher>(
     };
     let (run, tasks, outputs) = tokio::join!(
         when(plan.get_run, || enricher.run(run_id)),
-        when(plan.list_tasks, || enricher.tasks(run_id)),
+        async {
+            match task_request {
+                Some(request) => Some(enricher.tasks(run_id, request).await),
+                None => None,
+            }
+        },
         when(early_outputs.is_some(), || enricher.outputs(early_outputs.unwrap_or_default())),
     );
     let mut errors = Vec::new();

@@ -26,8 +26,13 @@ mod bindings {
 }
 
 pub use bindings::exports::ngs360::omics_events::processor::{
-    ArchiveKey, Callback, Context, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation,
+    ArchiveKey, Callback, Context, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation, TaskList,
+    TaskRequest,
 };
+
+/// The most tasks the host reads for one event, whatever a guest asks (twice this with the
+/// failed ones): it bounds the host's memory for runs of any size (behaviour §4).
+pub const TASKS_MAX: u32 = 10_000;
 
 /// Runs `f` on the blocking pool: guest calls, loading and compiling must not hold up the
 /// async runtime, and WASI's synchronous bindings must not run on one of its workers.

@@ -18,7 +18,7 @@ use crate::error::LoadError;
 /// The WIT interface a guest must export, without its version.
 pub const WIT_INTERFACE: &str = "ngs360:omics-events/processor";
 /// The interface version this host was built against (`wit/processor.wit`).
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The guest bundled in this binary, precompiled for `BUNDLED_TARGET` by the build script.
 static BUNDLED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));

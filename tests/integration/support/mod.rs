@@ -16,6 +16,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+/// The bundled guest's label (`name@version`), as log lines and responses give it.
+pub const GUEST: &str = concat!("ngs360-omics-guest@", env!("CARGO_PKG_VERSION"));
+/// The hostile test guest's label.
+pub const HOSTILE: &str = concat!("hostile@", env!("CARGO_PKG_VERSION"));
+
 /// The repository's root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

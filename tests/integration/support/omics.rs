@@ -1,6 +1,9 @@
-//! A HealthOmics test server speaking the service's REST JSON protocol for the two calls
-//! the processor makes (`GET /run/{id}`, `GET /run/{id}/task`), driven by the real
-//! aws-sdk-omics client. Requests must be SigV4-signed; task lists come in pages of two.
+//! A HealthOmics test server speaking the service's REST JSON protocol for the calls the
+//! processor makes (`GET /run/{id}`, `GET /run/{id}/task`), driven by the real
+//! aws-sdk-omics client. Requests must be SigV4-signed; task lists honour `maxResults` (at
+//! most 100, as the service) and the `status` filter, and come in pages with a
+//! `nextToken`. A run's tasks can be listed ones or generated on the fly (for runs of
+//! 100,000 tasks).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,14 +17,17 @@ use super::http::{Request, Response, Server};
 pub enum Run {
     /// GetRun returns `run`; ListRunTasks returns `tasks`.
     Found { run: Value, tasks: Vec<Value> },
+    /// GetRun returns `run`; ListRunTasks lists `count` generated tasks, of which every
+    /// `failed_every`-th (when not 0) has the status FAILED.
+    Generated { run: Value, count: usize, failed_every: usize },
     /// Both calls fail with this HTTP status and error type.
     Fails { status: u16, error: &'static str },
     /// GetRun succeeds, ListRunTasks fails.
     TasksFail { run: Value, status: u16, error: &'static str },
 }
 
-/// Page size of ListRunTasks.
-pub const PAGE: usize = 2;
+/// ListRunTasks' largest page, as the service's.
+pub const MAX_PAGE: usize = 100;
 
 pub struct Omics {
     pub server: Server,
@@ -33,8 +39,8 @@ impl Omics {
         let runs: Arc<Mutex<HashMap<String, Run>>> = Arc::default();
         let table = runs.clone();
         let server = Server::start(move |req| {
-            let answer = answer(&table.lock().unwrap(), &req);
-            async move { answer }
+            let run = run_of(&req).and_then(|id| table.lock().unwrap().get(&id).cloned());
+            async move { answer(run.as_ref(), &req) }
         })
         .await;
         Omics { server, runs }
@@ -54,36 +60,67 @@ impl Omics {
     }
 }
 
+/// A generated task.
+pub fn task(i: usize, failed: bool) -> Value {
+    json!({"taskId": format!("{}", 70_000_000 + i), "status": if failed { "FAILED" } else { "COMPLETED" },
+           "name": format!("shard_{i}"), "cpus": 2, "memory": 4,
+           "creationTime": "2026-03-02T13:03:00Z", "startTime": "2026-03-02T13:05:00Z"})
+}
+
 fn error(status: u16, kind: &str, message: &str) -> Response {
     Response::json(status, &json!({ "message": message })).header("x-amzn-errortype", kind)
 }
 
-fn answer(runs: &HashMap<String, Run>, req: &Request) -> Response {
+fn run_of(req: &Request) -> Option<String> {
+    let parts: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["run", id] | ["run", id, "task"] => Some((*id).to_owned()),
+        _ => None,
+    }
+}
+
+fn answer(run: Option<&Run>, req: &Request) -> Response {
     if req.method != "GET" {
         return error(405, "ValidationException", "method not allowed");
     }
     if !req.header("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 ")) {
         return error(403, "UnrecognizedClientException", "the request is not signed");
     }
-    let parts: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
-    let (id, tasks) = match parts.as_slice() {
-        ["run", id] => (*id, false),
-        ["run", id, "task"] => (*id, true),
-        _ => return error(404, "ResourceNotFoundException", "no such route"),
-    };
-    match (runs.get(id), tasks) {
+    let tasks = req.path().ends_with("/task");
+    let Some(id) = run_of(req) else { return error(404, "ResourceNotFoundException", "no such route") };
+    match (run, tasks) {
         (None, _) => error(404, "ResourceNotFoundException", &format!("run {id} not found")),
         (Some(Run::Fails { status, error: kind }), _) => error(*status, kind, "failure on request"),
         (Some(Run::TasksFail { status, error: kind, .. }), true) => error(*status, kind, "failure on request"),
-        (Some(Run::Found { run, .. } | Run::TasksFail { run, .. }), false) => Response::json(200, run),
-        (Some(Run::Found { tasks, .. }), true) => {
-            let start: usize = req.query("startingToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-            let end = (start + PAGE).min(tasks.len());
-            let mut page = json!({ "items": tasks[start.min(end)..end] });
-            if end < tasks.len() {
-                page["nextToken"] = Value::from(end.to_string());
-            }
-            Response::json(200, &page)
+        (Some(Run::Found { run, .. } | Run::TasksFail { run, .. } | Run::Generated { run, .. }), false) => {
+            Response::json(200, run)
+        }
+        (Some(Run::Found { tasks, .. }), true) => page(req, tasks.len(), |i| tasks[i].clone()),
+        (Some(Run::Generated { count, failed_every, .. }), true) => {
+            let failed = |i: usize| *failed_every != 0 && i % failed_every == failed_every - 1;
+            page(req, *count, |i| task(i, failed(i)))
         }
     }
+}
+
+/// One page of `count` tasks (`item(i)` gives the i-th), filtered by `status` when asked.
+fn page(req: &Request, count: usize, item: impl Fn(usize) -> Value) -> Response {
+    let size = req.query("maxResults").and_then(|m| m.parse().ok()).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let status = req.query("status");
+    let mut at: usize = req.query("startingToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let mut items = Vec::new();
+    while at < count && items.len() < size {
+        let task = item(at);
+        at += 1;
+        if status.as_deref().is_none_or(|s| task["status"] == s) {
+            items.push(task);
+        }
+    }
+    // The next page starts after the last task looked at; a filtered list that ran out
+    // of matches in this page still says where to go on.
+    let mut body = json!({ "items": items });
+    if at < count {
+        body["nextToken"] = Value::from(at.to_string());
+    }
+    Response::json(200, &body)
 }

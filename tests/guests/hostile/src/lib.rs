@@ -130,12 +130,7 @@ impl GuestEvent for HostileEvent {
     }
 
     fn plan(&self, _run: Option<String>) -> Result<wit::EventPlan, wit::TransformError> {
-        Ok(wit::EventPlan::Process(wit::FetchPlan {
-            identity: identity(),
-            get_run: false,
-            list_tasks: false,
-            outputs: None,
-        }))
+        Ok(wit::EventPlan::Process(wit::FetchPlan { identity: identity(), get_run: false, tasks: None, outputs: None }))
     }
 
     fn transform(&self, _context: wit::Context) -> Result<wit::Outcome, wit::TransformError> {
