@@ -38,6 +38,12 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     std::fs::write(out.join("guest.cwasm"), &cwasm).unwrap();
     println!("cargo::rustc-env=NGS360_BUNDLED_GUEST_TARGET={target}");
+    println!("cargo::rustc-env=NGS360_BUNDLED_GUEST_SHA256={}", sha256_hex(&bytes));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs the nested cargo build of the guest and returns the component's path.

@@ -393,38 +393,42 @@ async fn main() {
         "",
     );
     let runtime = Runtime::new().unwrap();
-    row(
-        "guest load: bundled .cwasm (deserialize, link, describe) (us)",
-        format!("{:.0}", time_us(50, &mut || drop(runtime.bundled(Limits::default()).unwrap()))),
-        "< 1000",
-    );
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        drop(runtime.bundled(Limits::default()).await.unwrap());
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    row("guest load: bundled .cwasm (deserialize, link, describe) (us)", format!("{:.0}", median(times)), "< 1000");
     let wasm_path = arg("--wasm").unwrap_or_else(|| {
         format!("{}/../target/guest-build/wasm32-wasip2/guest/ngs360_omics_guest.wasm", env!("CARGO_MANIFEST_DIR"))
     });
     if let Ok(wasm) = std::fs::read(&wasm_path) {
-        row(
-            "guest load: a .wasm from S3 or a file, compiled here (us)",
-            format!(
-                "{:.0}",
-                time_us(5, &mut || drop(runtime.compile(&wasm, "bench".into(), Limits::default()).unwrap()))
-            ),
-            "",
-        );
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            drop(runtime.load(wasm.clone(), "bench".into(), None, Limits::default()).await.unwrap());
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        row("guest load: a .wasm from S3 or a file, compiled here (us)", format!("{:.0}", median(times)), "");
         let cwasm = guest::precompile(&wasm, guest::BUNDLED_TARGET, "bench").unwrap();
         let pin = guest::sha256_hex(&cwasm);
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            drop(runtime.load(cwasm.clone(), "bench".into(), Some(&pin), Limits::default()).await.unwrap());
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
         row(
             "guest load: a pinned .cwasm (sha256, deserialize, link, describe) (us)",
-            format!(
-                "{:.0}",
-                time_us(50, &mut || drop(runtime.load(&cwasm, "bench".into(), Some(&pin), Limits::default()).unwrap()))
-            ),
+            format!("{:.0}", median(times)),
             "",
         );
     }
     let context: Value = serde_json::from_slice(&fixture("context.json")).unwrap();
     let (run, tasks, outputs) =
         (context["run"].to_string(), context["tasks"].to_string(), context["outputs"].to_string().into_bytes());
-    let guest = runtime.bundled(Limits::default()).unwrap();
+    let guest = runtime.bundled(Limits::default()).await.unwrap();
     for (label, size) in [("2 KB", 2usize << 10), ("100 KB", 100 << 10)] {
         let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
         let mut i = 0;
@@ -441,11 +445,15 @@ async fn main() {
             errors: vec![],
         };
         let n = if size > 10_000 { 300 } else { 3000 };
-        let wasm = time_us(n, &mut || {
-            let mut s = guest.open(&bytes).unwrap();
-            let EventPlan::Process(_) = s.plan(None).unwrap() else { panic!("not a run event") };
-            s.transform(&ctx).unwrap();
-        });
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let mut s = guest.open(&bytes).await.unwrap();
+            let EventPlan::Process(_) = s.plan(None).await.unwrap() else { panic!("not a run event") };
+            s.transform(&ctx).await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let wasm = median(times);
         let native_tasks = ngs360_omics_guest::TaskList { items: &tasks, more: false, failed: None };
         let c = ngs360_omics_guest::Context {
             run: Some(&run),

@@ -80,6 +80,63 @@ pub struct Config {
     pub guest_refresh: Duration,
     /// `CALLBACK_TIMEOUT_SECONDS`: the whole callback request's time limit.
     pub callback_timeout: Duration,
+    /// `GUEST_MEMORY_MB` and `GUEST_TIMEOUT_MS`.
+    pub guest_limits: GuestLimits,
+}
+
+/// What one event may cost the guest: settings, since a real guest may need more than the
+/// bundled one (a Python guest needs more memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// `GUEST_MEMORY_MB`: the guest's linear memory per event, in MiB.
+    pub memory_mb: u64,
+    /// `GUEST_TIMEOUT_MS`: the wall-clock time of each guest call, host calls included.
+    pub timeout: Duration,
+}
+
+/// `GUEST_MEMORY_MB`'s default and range.
+pub const GUEST_MEMORY_MB: (u64, std::ops::RangeInclusive<u64>) = (64, 8..=4096);
+/// `GUEST_TIMEOUT_MS`'s default and range.
+pub const GUEST_TIMEOUT_MS: (u64, std::ops::RangeInclusive<u64>) = (2000, 10..=60_000);
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits { memory_mb: GUEST_MEMORY_MB.0, timeout: Duration::from_millis(GUEST_TIMEOUT_MS.0) }
+    }
+}
+
+impl GuestLimits {
+    /// Reads `GUEST_MEMORY_MB` and `GUEST_TIMEOUT_MS` from the process environment (the
+    /// offline commands use the same settings as the function).
+    pub fn from_env() -> Result<GuestLimits, ConfigError> {
+        GuestLimits::from_lookup(&|name| {
+            std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        })
+    }
+
+    fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Result<GuestLimits, ConfigError> {
+        Ok(GuestLimits {
+            memory_mb: ranged(var, "GUEST_MEMORY_MB", &GUEST_MEMORY_MB, "MiB")?,
+            timeout: Duration::from_millis(ranged(var, "GUEST_TIMEOUT_MS", &GUEST_TIMEOUT_MS, "ms")?),
+        })
+    }
+}
+
+/// A whole number within its range, or the default when unset.
+fn ranged(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    (default, range): &(u64, std::ops::RangeInclusive<u64>),
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let Some(v) = var(name) else { return Ok(*default) };
+    match v.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            var: name,
+            reason: format!("`{v}` is not a whole number from {} to {} ({unit})", range.start(), range.end()),
+        }),
+    }
 }
 
 /// The archive prefix when `S3_PREFIX` is not set.
@@ -135,6 +192,7 @@ impl Config {
                 None => DEFAULT_CALLBACK_TIMEOUT,
                 Some(_) => Duration::from_secs(seconds(&var, "CALLBACK_TIMEOUT_SECONDS", 10)?.max(1)),
             },
+            guest_limits: GuestLimits::from_lookup(&var)?,
         })
     }
 
@@ -237,6 +295,34 @@ mod tests {
         assert_eq!(c.callback_timeout, Duration::from_secs(3));
         vars.push(("GUEST_REFRESH_SECONDS", "soon"));
         assert!(matches!(config(&vars), Err(ConfigError::Invalid { var: "GUEST_REFRESH_SECONDS", .. })));
+    }
+
+    #[test]
+    fn guest_limits_are_settings_within_ranges() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.guest_limits, GuestLimits { memory_mb: 64, timeout: Duration::from_secs(2) });
+        let mut vars = BASE.to_vec();
+        vars.extend([("GUEST_MEMORY_MB", "256"), ("GUEST_TIMEOUT_MS", "500")]);
+        assert_eq!(
+            config(&vars).unwrap().guest_limits,
+            GuestLimits { memory_mb: 256, timeout: Duration::from_millis(500) }
+        );
+        for (var, bad) in [
+            ("GUEST_MEMORY_MB", "4"),
+            ("GUEST_MEMORY_MB", "8192"),
+            ("GUEST_MEMORY_MB", "lots"),
+            ("GUEST_TIMEOUT_MS", "0"),
+            ("GUEST_TIMEOUT_MS", "600000"),
+        ] {
+            let mut vars = BASE.to_vec();
+            vars.push((var, bad));
+            let err = config(&vars).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { var: v, .. } if v == var), "{var}={bad}: {err}");
+            assert!(
+                err.to_string().starts_with(&format!("{var} is invalid: `{bad}` is not a whole number from ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

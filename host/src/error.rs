@@ -94,8 +94,8 @@ pub enum GuestError {
     TimeLimit { limit: Duration, stderr: String },
     #[error("the guest reached its memory limit of {limit_mib} MiB{}", stderr_note(.stderr))]
     MemoryLimit { limit_mib: u64, stderr: String },
-    #[error("the guest's {what} is {size} bytes, over the limit of {limit} bytes")]
-    OutputTooLarge { what: &'static str, size: usize, limit: usize },
+    #[error("the guest returned a {what} of {size} {unit}, over the limit of {limit}; nothing of it was read")]
+    OutputTooLarge { what: &'static str, size: usize, limit: usize, unit: &'static str },
     #[error("the guest's record cannot be stored: {0}")]
     InvalidRecord(String),
     #[error("the guest trapped: {reason}{}", stderr_note(.stderr))]

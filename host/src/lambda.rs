@@ -16,13 +16,21 @@ use crate::adapters::refresh::{self, GuestSlot, Refresher};
 use crate::adapters::s3::S3Archive;
 use crate::adapters::secrets;
 use crate::adapters::wes::{KEY_HEADER, WesClient};
-use crate::config::{Config, KeySource};
-use crate::error::{Error, InitError};
+use crate::config::{Config, GuestLimits, KeySource};
+use crate::error::{Error, InitError, LoadError};
 use crate::pipeline::{ArchiveTarget, Handler};
 use crate::sandbox::{Limits, Runtime, blocking};
 
 /// The handler with real AWS and HTTP behind it.
 pub type Function = Handler<AwsEnricher, S3Archive, WesClient>;
+
+/// The sandbox for guests under `limits` (`GUEST_MEMORY_MB`, `GUEST_TIMEOUT_MS`): the
+/// engine, and the limits each event runs under.
+pub fn sandbox(limits: &GuestLimits) -> Result<(Runtime, Limits), LoadError> {
+    let memory = limits.memory_mb << 20;
+    let runtime = Runtime::with_memory(memory)?;
+    Ok((runtime, Limits { memory, time: limits.timeout, ..Limits::default() }))
+}
 
 /// Everything made once per cold start. The guest and the callback key load concurrently.
 pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
@@ -30,8 +38,9 @@ pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
     let sdk = aws::sdk_config().await;
     let s3 = aws::s3_client(&sdk);
     let omics = aws::omics_client(&sdk);
-    let runtime = blocking(Runtime::new).await?;
-    let guest = refresh::load(&runtime, &config.guest, config.guest_sha256.as_deref(), Some(&s3), Limits::default());
+    let guest_limits = config.guest_limits;
+    let (runtime, limits) = blocking(move || sandbox(&guest_limits)).await?;
+    let guest = refresh::load(&runtime, &config.guest, config.guest_sha256.as_deref(), Some(&s3), limits);
     let key = async {
         match &config.key {
             KeySource::None => Ok(None),
@@ -59,7 +68,7 @@ pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
         s3.clone(),
         &config.guest,
         config.guest_sha256.clone(),
-        Limits::default(),
+        limits,
         config.guest_refresh,
         slot.clone(),
         etag,
@@ -89,7 +98,11 @@ pub async fn run() -> ExitCode {
         Err(e) => Err(e.into()),
     };
     let function = match function {
-        Ok(f) => Arc::new(Handler { metrics: Some(Emf::from_env()), ..f }),
+        Ok(mut f) => {
+            let emf = Emf::from_env();
+            let refresher = f.refresher.take().map(|r| r.with_metrics(emf.clone()));
+            Arc::new(Handler { metrics: Some(emf), refresher, ..f })
+        }
         Err(e) => {
             error!("cold start failed: {e}");
             report_init_error(&e.to_string()).await;

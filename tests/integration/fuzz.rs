@@ -313,16 +313,16 @@ fn flatten_case(rng: &mut Rng) -> Result<(), String> {
 }
 
 /// The same input through the component: no trap, and the native build's record.
-fn wasm_case(guest: &Guest, bytes: &[u8], ctx: &Ctx, expected: &Option<String>) -> Result<(), String> {
+async fn wasm_case(guest: &Guest, bytes: &[u8], ctx: &Ctx, expected: &Option<String>) -> Result<(), String> {
     let tasks = ctx.1.clone().map(|(items, more, failed)| TaskList { items, more, failed });
     let context = Context { run: ctx.0.clone(), tasks, outputs: ctx.2.clone(), errors: vec![] };
-    let got = match guest.open(bytes) {
+    let got = match guest.open(bytes).await {
         Err(GuestError::Refused(_)) => None,
         Err(e) => return Err(format!("component: {e}")),
-        Ok(mut s) => match s.plan(None) {
+        Ok(mut s) => match s.plan(None).await {
             Err(GuestError::Refused(_)) | Ok(EventPlan::Ignore(_)) => None,
             Err(e) => return Err(format!("component: {e}")),
-            Ok(EventPlan::Process(_)) => match s.transform(&context) {
+            Ok(EventPlan::Process(_)) => match s.transform(&context).await {
                 Ok(o) => Some(o.record),
                 Err(GuestError::Refused(_)) => None,
                 Err(e) => return Err(format!("component: {e}")),
@@ -345,7 +345,7 @@ fn wasm_case(guest: &Guest, bytes: &[u8], ctx: &Ctx, expected: &Option<String>) 
 }
 
 /// Random guest output through the host: only JSON objects pass, keys always well formed.
-fn host_case(rng: &mut Rng, hostile: &Guest) -> Result<(), String> {
+async fn host_case(rng: &mut Rng, hostile: &Guest) -> Result<(), String> {
     let piece = |rng: &mut Rng| -> String {
         match rng.below(4) {
             0 => "20260302_140509".into(),
@@ -362,9 +362,9 @@ fn host_case(rng: &mut Rng, hostile: &Guest) -> Result<(), String> {
     };
     let (ts, id) = (piece(rng), piece(rng));
     let input = format!("{{\"hostile\":\"echo\"}}\n{ts}\n{id}\n{}", record.replace('\n', " "));
-    let mut session = hostile.open(input.as_bytes()).map_err(|e| e.to_string())?;
+    let mut session = hostile.open(input.as_bytes()).await.map_err(|e| e.to_string())?;
     let ctx = Context { run: None, tasks: None, outputs: None, errors: vec![] };
-    match session.transform(&ctx) {
+    match session.transform(&ctx).await {
         Ok(o) => {
             if keys(&o.record).is_err() {
                 return Err(format!("the host passed a record that is not a JSON object: {:?}", o.record));
@@ -395,12 +395,12 @@ pub struct Stats {
 }
 
 /// Runs until `until` or `max` cases, from `seed`.
-fn campaign(seed: u64, until: Instant, max: u64) -> Stats {
+async fn campaign(seed: u64, until: Instant, max: u64) -> Stats {
     let corpus = Fixture::all();
     let runtime = Runtime::new().unwrap();
-    let guest = runtime.bundled(Limits::default()).unwrap();
+    let guest = runtime.bundled(Limits::default()).await.unwrap();
     let hostile =
-        runtime.load(&std::fs::read(wasm::hostile()).unwrap(), "hostile".into(), None, Limits::default()).unwrap();
+        runtime.load(std::fs::read(wasm::hostile()).unwrap(), "hostile".into(), None, Limits::default()).await.unwrap();
     let mut rng = Rng(seed | 1);
     let mut stats = Stats { native: 0, wasm: 0, host: 0, findings: Vec::new() };
     let note = |stats: &mut Stats, what: String, input: &[u8]| {
@@ -430,13 +430,13 @@ fn campaign(seed: u64, until: Instant, max: u64) -> Stats {
         }
         if stats.native.is_multiple_of(8) {
             stats.wasm += 1;
-            if let Err(e) = wasm_case(&guest, &bytes, &ctx, &native.unwrap_or(None)) {
+            if let Err(e) = wasm_case(&guest, &bytes, &ctx, &native.unwrap_or(None)).await {
                 note(&mut stats, e, &bytes);
             }
         }
         if stats.native.is_multiple_of(16) {
             stats.host += 1;
-            if let Err(e) = host_case(&mut rng, &hostile) {
+            if let Err(e) = host_case(&mut rng, &hostile).await {
                 note(&mut stats, e, b"");
             }
         }
@@ -464,26 +464,26 @@ fn report(seed: u64, took: Duration, stats: &Stats) -> String {
     text
 }
 
-#[test]
-fn fuzz_smoke() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzz_smoke() {
     let started = Instant::now();
-    let stats = campaign(0x5EED_0001, started + Duration::from_secs(60), 4000);
+    let stats = campaign(0x5EED_0001, started + Duration::from_secs(60), 4000).await;
     let text = report(0x5EED_0001, started.elapsed(), &stats);
     eprintln!("{text}");
     assert!(stats.findings.is_empty(), "{text}");
     assert!(stats.native >= 4000 && stats.wasm >= 500 && stats.host >= 250, "{text}");
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a timed campaign: tools/fuzz.sh [SECONDS]"]
-fn fuzz_campaign() {
+async fn fuzz_campaign() {
     let seconds: u64 = std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let seed = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64);
     let started = Instant::now();
-    let stats = campaign(seed, started + Duration::from_secs(seconds), u64::MAX);
+    let stats = campaign(seed, started + Duration::from_secs(seconds), u64::MAX).await;
     let text = report(seed, started.elapsed(), &stats);
     println!("{text}");
     assert!(stats.findings.is_empty(), "{text}");

@@ -83,7 +83,10 @@ async fn the_lambda_runtime_loop_processes_events_end_to_end() {
     assert_eq!(ok["body"], format!("Event processed, status: COMPLETED -> s3://{archive}/omics-run-events/{key}"));
     assert_eq!(ok["archive"], "written");
     assert_eq!(ok["callback"], "sent (HTTP 200)");
-    assert_eq!(ok["guest"], crate::support::GUEST);
+    let guest = ok["guest"].as_str().unwrap();
+    let (label, sha) = guest.split_once('#').unwrap();
+    assert_eq!(label, crate::support::GUEST);
+    assert!(sha.len() == 12 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{guest}");
     assert_eq!(serde_json::to_string(&wes.accepted()[0]).unwrap(), f.record().unwrap());
 
     api.invoke("r-ignored", &Fixture::load("eventbridge-s3-object-created").event);

@@ -8,6 +8,7 @@ mod cli;
 mod fuzz;
 mod guests;
 mod hostile;
+mod hostile_lambda;
 mod lambda;
 mod large_runs;
 mod pipeline;

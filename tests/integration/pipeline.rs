@@ -43,7 +43,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
     let bucket = bucket(tag).await;
     let s3 = moto::s3().await;
     let omics_client = aws::omics_client(&moto::sdk_config(&omics.url()).await);
-    let guest = Runtime::new().unwrap().bundled(Limits::default()).unwrap();
+    let guest = Runtime::new().unwrap().bundled(Limits::default()).await.unwrap();
     let url = format!("{}/internal/callbacks/omics-state-change", wes.api_server());
     let mut handler = Handler {
         guest: GuestSlot::new(guest),

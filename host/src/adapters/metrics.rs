@@ -36,7 +36,10 @@ pub struct EventMetrics {
     pub archive_failed: bool,
     pub callback: Option<CallbackMetric>,
     pub enrichment_errors: usize,
-    pub guest: Duration,
+    /// The guest that shaped the event (`name@version#sha256`).
+    pub guest: Option<String>,
+    /// The time spent in the guest.
+    pub guest_time: Duration,
     pub total: Duration,
 }
 
@@ -94,7 +97,7 @@ impl Emf {
             "CallbackRejected": count(m.callback == Some(CallbackMetric::Rejected)),
             "CallbackFailed": count(m.callback == Some(CallbackMetric::Failed)),
             "EnrichmentErrors": m.enrichment_errors,
-            "GuestTime": ms(m.guest),
+            "GuestTime": ms(m.guest_time),
             "TotalTime": ms(m.total),
         });
         if let Some(run_id) = &m.run_id {
@@ -103,7 +106,31 @@ impl Emf {
         if let Some(event_id) = &m.event_id {
             doc["event_id"] = event_id.as_str().into();
         }
+        if let Some(guest) = &m.guest {
+            doc["guest"] = guest.as_str().into();
+        }
         doc
+    }
+
+    /// The EMF document for a failed refresh of the guest component.
+    pub fn refresh_failed_document(&self, guest: &str, at: SystemTime) -> Value {
+        let timestamp = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        json!({
+            "_aws": {
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["FunctionName"]],
+                                       "Metrics": [{"Name": "GuestRefreshFailed", "Unit": "Count"}]}],
+            },
+            "FunctionName": self.function,
+            "GuestRefreshFailed": 1,
+            "guest": guest,
+        })
+    }
+
+    /// Writes a failed refresh's line to stdout.
+    pub fn refresh_failed(&self, guest: &str) {
+        let line = format!("{}\n", self.refresh_failed_document(guest, SystemTime::now()));
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 
     /// Writes the event's line to stdout, whole.
@@ -126,7 +153,8 @@ mod tests {
             archive: Some(Archived::Written),
             callback: Some(CallbackMetric::Sent),
             enrichment_errors: 2,
-            guest: Duration::from_micros(95),
+            guest: Some("g@1#0123456789ab".into()),
+            guest_time: Duration::from_micros(95),
             total: Duration::from_millis(41),
             ..EventMetrics::default()
         };
@@ -150,5 +178,9 @@ mod tests {
         assert_eq!(doc["GuestTime"], 0.095);
         assert_eq!(doc["TotalTime"], 41.0);
         assert_eq!(doc["run_id"], "4417021");
+        assert_eq!(doc["guest"], "g@1#0123456789ab");
+        let refresh = Emf { function: "f".into() }.refresh_failed_document("g@1#0123456789ab", SystemTime::UNIX_EPOCH);
+        assert_eq!(refresh["GuestRefreshFailed"], 1);
+        assert_eq!(refresh["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "GuestRefreshFailed");
     }
 }

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
+use super::metrics::Emf;
 use super::s3::{get_object, get_object_if_changed};
 use crate::config::GuestSource;
 use crate::error::LoadError;
-use crate::sandbox::{Guest, Limits, Runtime, blocking};
+use crate::sandbox::{Guest, Limits, Runtime};
 
 /// Loads the configured guest; for an S3 source also returns the object's ETag. `pinned`
 /// is `GUEST_SHA256` (ignored for the bundled guest, which is part of the binary). A
@@ -24,10 +25,7 @@ pub async fn load(
 ) -> Result<(Guest, Option<String>), LoadError> {
     let origin = source.to_string();
     let (bytes, etag) = match source {
-        GuestSource::Bundled => {
-            let runtime = runtime.clone();
-            return Ok((blocking(move || runtime.bundled(limits)).await?, None));
-        }
+        GuestSource::Bundled => return Ok((runtime.bundled(limits).await?, None)),
         GuestSource::Path(path) => (
             tokio::fs::read(path)
                 .await
@@ -54,7 +52,7 @@ pub async fn load_named(runtime: &Runtime, name: &str, limits: Limits) -> Result
     Ok(load(runtime, &source, pinned.as_deref().map(str::trim), None, limits).await?.0)
 }
 
-/// Compiles (or, when pinned, deserializes) a component off the async runtime.
+/// Compiles (or, when pinned, deserializes) a component and describes it.
 async fn compile(
     runtime: &Runtime,
     bytes: Vec<u8>,
@@ -62,9 +60,7 @@ async fn compile(
     pinned: Option<&str>,
     limits: Limits,
 ) -> Result<Guest, LoadError> {
-    let runtime = runtime.clone();
-    let pinned = pinned.map(str::to_owned);
-    blocking(move || runtime.load(&bytes, origin, pinned.as_deref(), limits)).await
+    runtime.load(bytes, origin, pinned, limits).await
 }
 
 /// Holds the guest that shapes the next event. A swap is atomic: an event in flight keeps
@@ -92,8 +88,10 @@ impl GuestSlot {
 
 /// Looks for a new version of an S3 component (`GUEST_REFRESH_SECONDS`): at most every
 /// `every`, a conditional GET on the ETag; a new object that loads is swapped in for the
-/// events that follow; one that does not is refused, logged at ERROR, and not tried again
-/// until the object changes; the running guest stays.
+/// events that follow; one that does not is refused, logged at ERROR, counted
+/// (`GuestRefreshFailed`), and not compiled again until the object changes; the running
+/// guest stays. The ETag of the running guest changes only once a new one has loaded, and
+/// a check that fails or panics half-way leaves nothing behind: the next one starts afresh.
 pub struct Refresher {
     runtime: Runtime,
     s3: aws_sdk_s3::Client,
@@ -103,13 +101,42 @@ pub struct Refresher {
     limits: Limits,
     every: Duration,
     slot: GuestSlot,
-    state: Mutex<RefreshState>,
+    metrics: Option<Emf>,
+    state: Arc<Mutex<RefreshState>>,
 }
 
+#[derive(Debug)]
 struct RefreshState {
+    /// When the last check ended.
     last: Instant,
-    etag: Option<String>,
+    /// A check is running.
     running: bool,
+    /// The ETag of the object the running guest was loaded from.
+    loaded: Option<String>,
+    /// The ETag of an object that was fetched and refused.
+    refused: Option<String>,
+}
+
+/// Marks a check as running; dropped when the check ends, however it ends (a panic
+/// unwinds the check's task and drops it too), which makes the next check possible.
+struct Running(Arc<Mutex<RefreshState>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.running = false;
+        state.last = Instant::now();
+    }
+}
+
+/// Claims the next check when one is due and none is running.
+fn claim(state: &Arc<Mutex<RefreshState>>, every: Duration) -> Option<Running> {
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    if s.running || s.last.elapsed() < every {
+        return None;
+    }
+    s.running = true;
+    Some(Running(state.clone()))
 }
 
 impl Refresher {
@@ -139,35 +166,45 @@ impl Refresher {
             limits,
             every,
             slot,
-            state: Mutex::new(RefreshState { last: Instant::now(), etag, running: false }),
+            metrics: None,
+            state: Arc::new(Mutex::new(RefreshState {
+                last: Instant::now(),
+                running: false,
+                loaded: etag,
+                refused: None,
+            })),
         }))
+    }
+
+    /// Counts failed refreshes in these metrics.
+    pub fn with_metrics(mut self: Arc<Self>, metrics: Emf) -> Arc<Self> {
+        if let Some(this) = Arc::get_mut(&mut self) {
+            this.metrics = Some(metrics);
+        }
+        self
     }
 
     /// Called as an invocation starts: when a check is due, it runs in the background,
     /// beside the event, and what it finds serves the events after this one.
     pub fn poke(self: &Arc<Self>) {
-        {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if state.running || state.last.elapsed() < self.every {
-                return;
-            }
-            state.running = true;
-        }
+        let Some(running) = claim(&self.state, self.every) else { return };
         let this = self.clone();
         tokio::spawn(async move {
+            let _running = running;
             this.check().await;
-            let mut state = this.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.running = false;
-            state.last = Instant::now();
         });
     }
 
     /// One conditional GET, and a swap if the object changed and loads.
     pub async fn check(&self) {
         let origin = format!("s3://{}/{}", self.bucket, self.key);
-        let etag = self.state.lock().unwrap_or_else(|e| e.into_inner()).etag.clone();
-        let fetched = get_object_if_changed(&self.s3, &self.bucket, &self.key, None, etag.as_deref()).await;
-        let (bytes, new_etag) = match fetched {
+        let (loaded, refused) = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (state.loaded.clone(), state.refused.clone())
+        };
+        let ask = refused.clone().or(loaded.clone());
+        let fetched = get_object_if_changed(&self.s3, &self.bucket, &self.key, None, ask.as_deref()).await;
+        let (bytes, etag) = match fetched {
             Ok(None) => {
                 debug!(guest_source = %origin, "guest component unchanged");
                 return;
@@ -175,17 +212,62 @@ impl Refresher {
             Ok(Some(found)) => found,
             Err(e) => {
                 error!(guest_source = %origin, "cannot look for a new guest component: {e}; keeping the current one");
+                self.failed();
                 return;
             }
         };
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).etag = new_etag;
+        if etag.is_some() && etag == loaded {
+            // Back to the object the running guest came from.
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).refused = None;
+            return;
+        }
         let current = self.slot.current().label();
         match compile(&self.runtime, bytes, origin.clone(), self.pinned.as_deref(), self.limits).await {
             Ok(guest) => {
                 info!(guest = %guest.label(), previous = %current, guest_source = %origin, "new guest component in place for the next events");
                 self.slot.swap(guest);
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.loaded = etag;
+                state.refused = None;
             }
-            Err(e) => error!(guest = %current, "new guest component refused, keeping {current}: {e}"),
+            Err(e) => {
+                error!(guest = %current, "new guest component refused, keeping {current}: {e}");
+                self.state.lock().unwrap_or_else(|e| e.into_inner()).refused = etag;
+                self.failed();
+            }
         }
+    }
+
+    fn failed(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.refresh_failed(&self.slot.current().label());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_check_that_panics_does_not_stop_the_next_ones() {
+        let state = Arc::new(Mutex::new(RefreshState {
+            last: Instant::now() - Duration::from_secs(60),
+            running: false,
+            loaded: None,
+            refused: None,
+        }));
+        let s = state.clone();
+        let task = tokio::spawn(async move {
+            let _running = claim(&s, Duration::from_secs(1)).expect("due");
+            panic!("a check that panics");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        let after = state.lock().unwrap();
+        assert!(!after.running, "the claim was released by the panic's unwinding");
+        drop(after);
+        let next = claim(&state, Duration::ZERO);
+        assert!(next.is_some(), "the next check can run");
+        assert!(claim(&state, Duration::ZERO).is_none(), "but only one at a time");
     }
 }

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use super::cases::{load_cases, run_case};
 use super::fail;
 use crate::adapters::refresh::load_named;
-use crate::sandbox::{Limits, Runtime};
+use crate::config::GuestLimits;
+use crate::lambda::sandbox;
 
 pub async fn run(component: &str, fixtures: &Path) -> ExitCode {
-    let runtime = match Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return fail(2, e),
-    };
-    let guest = match load_named(&runtime, component, Limits::default()).await {
+    let (runtime, limits) =
+        match GuestLimits::from_env().map_err(|e| e.to_string()).and_then(|l| sandbox(&l).map_err(|e| e.to_string())) {
+            Ok(r) => r,
+            Err(e) => return fail(2, e),
+        };
+    let guest = match load_named(&runtime, component, limits).await {
         Ok(g) => g,
         Err(e) => return fail(1, e),
     };

@@ -7,8 +7,10 @@ use super::{fail, read};
 use crate::adapters::context_file::ContextFile;
 use crate::adapters::refresh::load_named;
 use crate::config::DEFAULT_PREFIX;
+use crate::config::GuestLimits;
+use crate::lambda::sandbox;
 use crate::pipeline::{Admission, ArchiveTarget, admit};
-use crate::sandbox::{Callback, Limits, Runtime};
+use crate::sandbox::Callback;
 
 pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) -> ExitCode {
     let event = match read(event, "the event") {
@@ -22,11 +24,12 @@ pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) 
         Some(Ok(c)) => c,
         Some(Err(e)) => return fail(2, e),
     };
-    let runtime = match Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return fail(2, e),
-    };
-    let guest = match load_named(&runtime, component.unwrap_or("bundled"), Limits::default()).await {
+    let (runtime, limits) =
+        match GuestLimits::from_env().map_err(|e| e.to_string()).and_then(|l| sandbox(&l).map_err(|e| e.to_string())) {
+            Ok(r) => r,
+            Err(e) => return fail(2, e),
+        };
+    let guest = match load_named(&runtime, component.unwrap_or("bundled"), limits).await {
         Ok(g) => g,
         Err(e) => return fail(2, e),
     };

@@ -106,6 +106,7 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
 
     async fn handle_measured(&self, event: Arc<[u8]>, started: Instant, m: &mut EventMetrics) -> Result<Report, Error> {
         let guest = self.guest.current();
+        m.guest = Some(guest.label());
         if let Some(refresher) = &self.refresher {
             refresher.poke();
         }
@@ -113,7 +114,7 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
             Ok(Admission::Run(run)) => run,
             Ok(Admission::Ignored { reason, guest_time }) => {
                 m.status = "IGNORED".into();
-                m.guest = guest_time;
+                m.guest_time = guest_time;
                 info!(guest = %guest.label(), "event ignored: {reason}");
                 return Ok(Report::Ignored(reason));
             }
@@ -126,10 +127,10 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         m.status = id.status.clone();
         m.run_id = Some(id.run_id.clone());
         m.event_id = id.event_id.clone();
-        let span = run.span();
+        let span = event_span(id, &guest.label());
         async {
             let (shaped, guest_time) = run.shape_timed(&self.enricher).await;
-            m.guest = guest_time;
+            m.guest_time = guest_time;
             let result = match shaped {
                 Ok(outcome) => self.finish(&guest, outcome, started, m).await,
                 Err(e) => Err(e),

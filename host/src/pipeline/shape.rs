@@ -11,7 +11,6 @@ use crate::error::{Error, FetchError};
 use crate::ports::{Enricher, Fetched};
 use crate::sandbox::{
     Context, EventIdentity, EventPlan, FetchPlan, Guest, Outcome, OutputsLocation, Session, TASKS_MAX, TaskRequest,
-    blocking,
 };
 
 /// The guest's first answer about an event.
@@ -30,28 +29,17 @@ pub struct RunEvent {
 
 /// Asks a fresh instance of the guest what `event` is and what to fetch for it.
 pub async fn admit(guest: &Guest, event: Arc<[u8]>) -> Result<Admission, Error> {
-    let g = guest.clone();
-    blocking(move || {
-        let mut session = g.open(&event)?;
-        Ok(match session.plan(None)? {
-            EventPlan::Ignore(reason) => {
-                Admission::Ignored { reason: crate::sandbox::plain_text(&reason, 300), guest_time: session.busy() }
-            }
-            EventPlan::Process(plan) => Admission::Run(Box::new(RunEvent { session, plan })),
-        })
+    let mut session = guest.open(&event).await?;
+    Ok(match session.plan(None).await? {
+        EventPlan::Ignore(reason) => Admission::Ignored { reason, guest_time: session.busy() },
+        EventPlan::Process(plan) => Admission::Run(Box::new(RunEvent { session, plan })),
     })
-    .await
 }
 
 impl RunEvent {
     /// Who the event is about.
     pub fn identity(&self) -> &EventIdentity {
         &self.plan.identity
-    }
-
-    /// The span every log line about this event runs in.
-    pub fn span(&self) -> Span {
-        event_span(self.identity())
     }
 
     /// Fetches what the guest asked for (concurrently), and lets it shape the record.
@@ -99,13 +87,8 @@ async fn enrich_and_transform<E: Enricher>(
     let mut outputs = settle(outputs, &mut errors)?;
     let mut outputs_uri = early_outputs.map(str::to_owned);
 
-    if let (Some(OutputsLocation::AfterRun), Some(run_json)) = (&plan.outputs, run.clone()) {
-        let (s, replan) = blocking(move || {
-            let r = session.plan(Some(&run_json));
-            (session, r)
-        })
-        .await;
-        session = s;
+    if let (Some(OutputsLocation::AfterRun), Some(run_json)) = (&plan.outputs, run.as_deref()) {
+        let replan = session.plan(Some(run_json)).await;
         *guest_time = session.busy();
         if let EventPlan::Process(FetchPlan { outputs: Some(OutputsLocation::Uri(uri)), .. }) = replan? {
             outputs = settle(Some(enricher.outputs(&uri).await), &mut errors)?;
@@ -122,11 +105,7 @@ async fn enrich_and_transform<E: Enricher>(
     }
 
     let context = Context { run, tasks, outputs, errors };
-    let (session, outcome) = blocking(move || {
-        let r = session.transform(&context);
-        (session, r)
-    })
-    .await;
+    let outcome = session.transform(&context).await;
     *guest_time = session.busy();
     let stderr = session.stderr();
     if !stderr.is_empty() {
@@ -135,9 +114,9 @@ async fn enrich_and_transform<E: Enricher>(
     Ok(outcome?)
 }
 
-/// The span for one event: run id, status and event id on every line.
-pub fn event_span(id: &EventIdentity) -> Span {
-    info_span!("event", run_id = %id.run_id, status = %id.status, event_id = id.event_id.as_deref().unwrap_or("-"))
+/// The span for one event: run id, status, event id and the guest on every line.
+pub fn event_span(id: &EventIdentity, guest: &str) -> Span {
+    info_span!("event", run_id = %id.run_id, status = %id.status, event_id = id.event_id.as_deref().unwrap_or("-"), guest = %guest)
 }
 
 /// Runs the fetch only when the plan asks for it.

@@ -6,17 +6,25 @@
 //! - `runtime.rs`: the engine, loading, the trust rule, interface versions, precompiling;
 //! - `wasi.rs`: the WASI set-up a guest sees (no capabilities) and the store's data;
 //! - `session.rs`: one event's instance, the calls and their limits, error classification;
+//! - `abi.rs`: lifting a guest's answers with their sizes checked before the copy;
+//! - `types.rs`: those answers as the host uses them, every guest string made plain;
 //! - `limits.rs`: the limits and the cutting and escaping of a guest's text.
 
+mod abi;
 pub mod engine;
 mod limits;
 mod runtime;
 mod session;
+mod types;
 mod wasi;
 
+pub use abi::{LIST_MAX, RECORD_MAX, TEXT_MAX};
 pub use limits::{GUEST_MEMORY_MAX, Limits, plain_text};
-pub use runtime::{BUNDLED_TARGET, Runtime, WIT_INTERFACE, WIT_VERSION, precompile, semver_compatible, sha256_hex};
+pub use runtime::{
+    BUNDLED_SHA256, BUNDLED_TARGET, Runtime, WIT_INTERFACE, WIT_VERSION, precompile, semver_compatible, sha256_hex,
+};
 pub use session::{Guest, Session};
+pub use types::{ArchiveKey, Callback, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -25,10 +33,7 @@ mod bindings {
     });
 }
 
-pub use bindings::exports::ngs360::omics_events::processor::{
-    ArchiveKey, Callback, Context, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation, TaskList,
-    TaskRequest,
-};
+pub use bindings::exports::ngs360::omics_events::processor::{Context, TaskList, TaskRequest};
 
 /// The most tasks the host reads for one event, whatever a guest asks (twice this with the
 /// failed ones): it bounds the host's memory for runs of any size (behaviour §4).

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 use wasmtime::{Engine, PoolingAllocationConfig};
 
 use super::bindings::OmicsEventProcessorPre;
 use super::engine;
-use super::limits::{GUEST_MEMORY_MAX, Limits, TICK};
-use super::session::Guest;
+use super::limits::{GUEST_MEMORY_MAX, Limits, TICK, plain_text};
+use super::session::{Exports, Guest};
 use super::wasi::State;
 use crate::error::LoadError;
 
@@ -24,6 +24,8 @@ pub const WIT_VERSION: &str = "0.2.0";
 static BUNDLED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
 /// The target the bundled guest was precompiled for.
 pub const BUNDLED_TARGET: &str = env!("NGS360_BUNDLED_GUEST_TARGET");
+/// The sha256 of the bundled guest's component (the `.wasm` the build made).
+pub const BUNDLED_SHA256: &str = env!("NGS360_BUNDLED_GUEST_SHA256");
 
 fn engine_error(e: wasmtime::Error) -> LoadError {
     LoadError::Engine(format!("{e:#}"))
@@ -37,7 +39,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Makes the engine for this machine and starts the epoch ticker.
+    /// Makes the engine for this machine and starts the epoch ticker, for guests whose
+    /// memory limit is the default.
     pub fn new() -> Result<Runtime, LoadError> {
         Runtime::with_memory(GUEST_MEMORY_MAX)
     }
@@ -46,12 +49,13 @@ impl Runtime {
     pub fn with_memory(max_memory: u64) -> Result<Runtime, LoadError> {
         let mut config = engine::compile_config(None).map_err(engine_error)?;
         let mut pool = PoolingAllocationConfig::new();
-        // One event at a time per process, plus a component being checked on refresh.
+        // One event at a time per process, plus a component being checked on refresh; each
+        // call runs on a fiber, whose stack comes from the pool.
         pool.total_component_instances(8)
             .total_core_instances(64)
             .total_memories(4)
             .total_tables(32)
-            .total_stacks(0)
+            .total_stacks(8)
             .max_memory_size(max_memory as usize)
             .max_unused_warm_slots(4);
         config.allocation_strategy(pool);
@@ -59,7 +63,9 @@ impl Runtime {
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
         let engine = Engine::new(&config).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        // The asynchronous bindings: a WASI call that waits (a sleep, a poll) is a future,
+        // which the call's timeout can drop; and they never start a runtime of their own.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         start_ticker(&engine);
         Ok(Runtime { engine, linker: Arc::new(linker) })
     }
@@ -70,53 +76,90 @@ impl Runtime {
     }
 
     /// The guest bundled in this binary.
-    pub fn bundled(&self, limits: Limits) -> Result<Guest, LoadError> {
+    pub async fn bundled(&self, limits: Limits) -> Result<Guest, LoadError> {
         // SAFETY: these bytes were produced by this crate's build script with this wasmtime
         // and these engine settings; they are part of the binary itself.
         let component = unsafe { Component::deserialize(&self.engine, BUNDLED) }
             .map_err(|e| LoadError::Compile { origin: "bundled guest".into(), reason: format!("{e:#}") })?;
-        self.prepare(component, "bundled".into(), limits)
+        self.prepare(component, "bundled".into(), BUNDLED_SHA256.into(), limits).await
     }
 
     /// A component from its bytes, under the trust rule: a `.wasm` component is compiled
-    /// here, so it is only ever sandboxed code; precompiled (`.cwasm`) bytes are native code
-    /// and load only when `pinned` (`GUEST_SHA256`, set by the deployer) equals their sha256.
-    /// A pin applies to a `.wasm` too.
-    pub fn load(&self, bytes: &[u8], origin: String, pinned: Option<&str>, limits: Limits) -> Result<Guest, LoadError> {
+    /// here (on the blocking pool), so it is only ever sandboxed code; precompiled
+    /// (`.cwasm`) bytes are native code and load only when `pinned` (`GUEST_SHA256`, set by
+    /// the deployer) equals their sha256. A pin applies to a `.wasm` too.
+    pub async fn load(
+        &self,
+        bytes: Vec<u8>,
+        origin: String,
+        pinned: Option<&str>,
+        limits: Limits,
+    ) -> Result<Guest, LoadError> {
+        let actual = sha256_hex(&bytes);
         if let Some(pinned) = pinned {
-            let actual = sha256_hex(bytes);
             if !actual.eq_ignore_ascii_case(pinned) {
                 return Err(LoadError::Digest { origin, actual, pinned: pinned.to_owned() });
             }
-            if Engine::detect_precompiled(bytes).is_some() {
+            if Engine::detect_precompiled(&bytes).is_some() {
                 // SAFETY: the deployer pinned exactly these bytes.
-                let component = unsafe { Component::deserialize(&self.engine, bytes) }
-                    .map_err(|e| LoadError::Compile { origin: origin.clone(), reason: format!("{e:#}") })?;
-                return self.prepare(component, origin, limits);
+                let component = unsafe { Component::deserialize(&self.engine, &bytes) }
+                    .map_err(|e| precompiled_error(&origin, e))?;
+                return self.prepare(component, origin, actual, limits).await;
             }
         }
-        self.compile(bytes, origin, limits)
-    }
-
-    /// A `.wasm` component, compiled here. Precompiled (`.cwasm`) bytes are refused: they are
-    /// native code (see [`Runtime::load`]).
-    pub fn compile(&self, bytes: &[u8], origin: String, limits: Limits) -> Result<Guest, LoadError> {
-        if Engine::detect_precompiled(bytes).is_some() {
+        if Engine::detect_precompiled(&bytes).is_some() {
             return Err(LoadError::Precompiled { origin });
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile { origin: origin.clone(), reason: format!("{e:#}") })?;
-        self.prepare(component, origin, limits)
+        let engine = self.engine.clone();
+        let from = origin.clone();
+        let component = super::blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile { origin: from, reason: format!("{e:#}") })?;
+        self.prepare(component, origin, actual, limits).await
     }
 
-    fn prepare(&self, component: Component, origin: String, limits: Limits) -> Result<Guest, LoadError> {
-        check_version(&self.engine, &component, &origin)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(OmicsEventProcessorPre::new)
-            .map_err(|e| LoadError::Link { origin: origin.clone(), reason: format!("{e:#}") })?;
-        Guest::describe_new(pre, origin, limits)
+    async fn prepare(
+        &self,
+        component: Component,
+        origin: String,
+        sha256: String,
+        limits: Limits,
+    ) -> Result<Guest, LoadError> {
+        let interface = check_version(&self.engine, &component, &origin)?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            origin: origin.clone(),
+            reason: plain_text(&format!("{e:#}"), 1000),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link_error)?;
+        // The generated bindings check every export against the WIT.
+        OmicsEventProcessorPre::new(pre.clone()).map_err(link_error)?;
+        let export = |instance: Option<&ComponentExportIndex>, name: &str| {
+            component.get_export_index(instance, name).ok_or_else(|| LoadError::Link {
+                origin: origin.clone(),
+                reason: format!("{interface} has no export `{name}`"),
+            })
+        };
+        let processor = export(None, &interface)?;
+        let exports = Exports {
+            describe: export(Some(&processor), "describe")?,
+            parse: export(Some(&processor), "[static]event.parse")?,
+            plan: export(Some(&processor), "[method]event.plan")?,
+            transform: export(Some(&processor), "[method]event.transform")?,
+        };
+        Guest::describe_new(pre, exports, origin, sha256, limits).await
+    }
+}
+
+/// A precompiled component that does not load: most often one made by another host
+/// version, which `ngs360-omics compile` (of this version) rebuilds.
+fn precompiled_error(origin: &str, e: wasmtime::Error) -> LoadError {
+    LoadError::Compile {
+        origin: origin.into(),
+        reason: format!(
+            "{e:#} (a .cwasm loads only in the host version and architecture that compiled it, \
+             {}; rebuild it from the .wasm with `ngs360-omics compile` of this version)",
+            env!("CARGO_PKG_VERSION")
+        ),
     }
 }
 
@@ -139,8 +182,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Refuses a component whose interface version this host cannot serve, before linking,
-/// with a message naming both versions.
-fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<(), LoadError> {
+/// with a message naming both versions; else the name of the interface it exports.
+fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result<String, LoadError> {
     let wanted = semver::Version::parse(WIT_VERSION).expect("WIT_VERSION is semver");
     let exported: Vec<String> = component
         .component_type()
@@ -160,7 +203,7 @@ fn check_version(engine: &Engine, component: &Component, origin: &str) -> Result
         .and_then(|rest| rest.strip_prefix('@'))
         .and_then(|v| semver::Version::parse(v).ok());
     if version.as_ref().is_some_and(|v| semver_compatible(&wanted, v)) {
-        Ok(())
+        Ok(found.clone())
     } else {
         Err(LoadError::Version {
             origin: origin.into(),

@@ -1,21 +1,36 @@
 //! A loaded guest, and one event's session with it: a fresh store and instance per event,
 //! each call under the memory, time and output limits, and every failure classified.
+//!
+//! Calls are asynchronous (wasmtime runs the guest on a fiber): a call is a future that a
+//! timeout drops at the time limit, whatever the guest is doing, computing or blocked in a
+//! host function (a WASI sleep, a poll). While it computes, the epoch ticker makes it yield
+//! to the executor every tick and interrupts it at the deadline. The guest's answers are
+//! lifted with their sizes checked first (`abi.rs`) and their text made plain (`types.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::ResourceAny;
-use wasmtime::{Store, Trap};
+use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, ResourceAny};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::exports::ngs360::omics_events::processor::TransformError;
-use super::bindings::{OmicsEventProcessor, OmicsEventProcessorPre};
-use super::limits::{Limits, TICK, plain_text};
+use super::Context;
+use super::abi::{EventPlanRaw, GuestInfoRaw, OutcomeRaw, Oversized, TransformErrorRaw};
+use super::limits::{Limits, plain_text};
+use super::types::{EventPlan, GuestInfo, Outcome};
 use super::wasi::State;
-use super::{Context, EventPlan, GuestInfo, Outcome};
-use crate::error::{GuestError, LoadError, Refusal};
+use crate::error::{GuestError, LoadError};
 
 /// How much of a guest's stderr goes into an error message.
 const STDERR_EXCERPT: usize = 500;
+
+/// Where a component's exports are, found once when it is loaded.
+#[derive(Clone)]
+pub(super) struct Exports {
+    pub describe: ComponentExportIndex,
+    pub parse: ComponentExportIndex,
+    pub plan: ComponentExportIndex,
+    pub transform: ComponentExportIndex,
+}
 
 /// A loaded, linked and described guest. Cheap to clone; each event gets its own
 /// [`Session`].
@@ -25,37 +40,38 @@ pub struct Guest {
 }
 
 struct Inner {
-    pre: OmicsEventProcessorPre<State>,
+    pre: InstancePre<State>,
+    exports: Exports,
     info: GuestInfo,
     origin: String,
+    sha256: String,
     limits: Limits,
 }
 
 impl Guest {
     /// Asks a linked component for its name and version, and makes it a guest.
-    pub(super) fn describe_new(
-        pre: OmicsEventProcessorPre<State>,
+    pub(super) async fn describe_new(
+        pre: InstancePre<State>,
+        exports: Exports,
         origin: String,
+        sha256: String,
         limits: Limits,
     ) -> Result<Guest, LoadError> {
         let mut guest = Guest {
             inner: Arc::new(Inner {
                 pre,
+                exports,
                 info: GuestInfo { name: String::new(), version: String::new() },
                 origin: origin.clone(),
+                sha256,
                 limits,
             }),
         };
-        let info = guest
-            .session()
-            .and_then(|mut s| s.describe())
-            .map_err(|e| LoadError::Describe { origin, reason: e.to_string() })?;
-        // The name goes into every log line and response: plain, short text only.
-        let plain = |s: &str| -> String {
-            let kept: String = s.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
-            if kept.is_empty() { "unnamed".into() } else { kept }
+        let described = match guest.session().await {
+            Ok(mut session) => session.describe().await,
+            Err(e) => Err(e),
         };
-        let info = GuestInfo { name: plain(&info.name), version: plain(&info.version) };
+        let info = described.map_err(|e| LoadError::Describe { origin, reason: e.to_string() })?;
         Arc::get_mut(&mut guest.inner).expect("not shared yet").info = info;
         Ok(guest)
     }
@@ -65,9 +81,20 @@ impl Guest {
         &self.inner.info
     }
 
-    /// `name@version`, for log lines.
+    /// `name@version#sha256` (the first 12 hex digits of the component's sha256), for log
+    /// lines, metrics and the Lambda response.
     pub fn label(&self) -> String {
-        format!("{}@{}", self.inner.info.name, self.inner.info.version)
+        format!("{}@{}#{}", self.inner.info.name, self.inner.info.version, self.sha256_short())
+    }
+
+    /// The first 12 hex digits of the component's sha256.
+    pub fn sha256_short(&self) -> &str {
+        &self.inner.sha256[..12.min(self.inner.sha256.len())]
+    }
+
+    /// The component's sha256 (of the bytes it was loaded from).
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
     }
 
     /// Where the guest came from (`bundled`, a path, an S3 URI).
@@ -81,65 +108,84 @@ impl Guest {
     }
 
     /// A fresh instance in a fresh store, with `event` parsed in it: one event's session.
-    pub fn open(&self, event: &[u8]) -> Result<Session, GuestError> {
-        let mut session = self.session()?;
-        let parsed =
-            session.call(|p, s| p.ngs360_omics_events_processor().event().call_parse(s, event))?.map_err(refusal)?;
-        session.event = Some(parsed);
+    pub async fn open(&self, event: &[u8]) -> Result<Session, GuestError> {
+        let mut session = self.session().await?;
+        let parse = self.inner.exports.parse;
+        let (parsed,): (Result<ResourceAny, TransformErrorRaw>,) = session.invoke(parse, (event,)).await?;
+        session.event = Some(parsed.map_err(|e| GuestError::Refused(e.into()))?);
         Ok(session)
     }
 
-    fn session(&self) -> Result<Session, GuestError> {
+    async fn session(&self) -> Result<Session, GuestError> {
         let limits = self.inner.limits;
         let engine = self.inner.pre.engine();
         let mut store = Store::new(engine, State::new(&limits));
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        set_deadline(&mut store, limits.time);
-        let processor = self.inner.pre.instantiate(&mut store).map_err(|e| classify(&store, limits, e))?;
-        Ok(Session { store, processor, limits, event: None, busy: Duration::ZERO })
+        // Every tick, a guest that is computing gives the executor back its thread, and is
+        // interrupted once its call's deadline has passed.
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        store.data_mut().deadline = Instant::now() + limits.time;
+        let instantiated = tokio::time::timeout(limits.time, self.inner.pre.instantiate_async(&mut store)).await;
+        let instance = match instantiated {
+            Err(_) => return Err(GuestError::TimeLimit { limit: limits.time, stderr: stderr_excerpt(&store) }),
+            Ok(result) => result.map_err(|e| classify(&store, limits, e))?,
+        };
+        Ok(Session {
+            store,
+            instance,
+            exports: self.inner.exports.clone(),
+            limits,
+            event: None,
+            busy: Duration::ZERO,
+            broken: false,
+        })
     }
-}
-
-fn set_deadline(store: &mut Store<State>, time: Duration) {
-    let ticks = time.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64 + 1;
-    store.set_epoch_deadline(ticks);
 }
 
 /// One event's instance of the guest, holding the parsed event.
 pub struct Session {
     store: Store<State>,
-    processor: OmicsEventProcessor,
+    instance: Instance,
+    exports: Exports,
     limits: Limits,
     event: Option<ResourceAny>,
     busy: Duration,
+    /// A call was cut short or trapped: the instance is not called again.
+    broken: bool,
 }
 
 impl Session {
     /// The guest's `describe` export.
-    pub fn describe(&mut self) -> Result<GuestInfo, GuestError> {
-        self.call(|p, s| p.ngs360_omics_events_processor().call_describe(s))
+    pub async fn describe(&mut self) -> Result<GuestInfo, GuestError> {
+        let (info,): (GuestInfoRaw,) = self.invoke(self.exports.describe, ()).await?;
+        // The name goes into every log line and response: plain, short text only.
+        let plain = |s: &str| -> String {
+            let kept: String = s.chars().filter(|c| c.is_ascii_graphic() && *c != '#').take(64).collect();
+            if kept.is_empty() { "unnamed".into() } else { kept }
+        };
+        Ok(GuestInfo { name: plain(&info.name.0), version: plain(&info.version.0) })
     }
 
     /// The event's `plan` method.
-    pub fn plan(&mut self, run: Option<&str>) -> Result<EventPlan, GuestError> {
+    pub async fn plan(&mut self, run: Option<&str>) -> Result<EventPlan, GuestError> {
         let event = self.event.expect("a session opened on an event");
-        self.call(|p, s| p.ngs360_omics_events_processor().event().call_plan(s, event, run))?.map_err(refusal)
+        let (plan,): (Result<EventPlanRaw, TransformErrorRaw>,) = self.invoke(self.exports.plan, (event, run)).await?;
+        plan.map(EventPlan::from).map_err(|e| GuestError::Refused(e.into()))
     }
 
-    /// The event's `transform` method, with the record's size checked.
-    pub fn transform(&mut self, context: &Context) -> Result<Outcome, GuestError> {
+    /// The event's `transform` method; the record must be one JSON object.
+    pub async fn transform(&mut self, context: &Context) -> Result<Outcome, GuestError> {
         let event = self.event.expect("a session opened on an event");
-        let outcome = self
-            .call(|p, s| p.ngs360_omics_events_processor().event().call_transform(s, event, context))?
-            .map_err(refusal)?;
-        if outcome.record.len() > self.limits.output {
-            return Err(GuestError::OutputTooLarge {
-                what: "record",
-                size: outcome.record.len(),
-                limit: self.limits.output,
-            });
-        }
+        let (outcome,): (Result<OutcomeRaw, TransformErrorRaw>,) =
+            self.invoke(self.exports.transform, (event, context)).await?;
+        let outcome = Outcome::from(outcome.map_err(|e| GuestError::Refused(e.into()))?);
         check_record(&outcome.record)?;
         Ok(outcome)
     }
@@ -154,29 +200,40 @@ impl Session {
         plain_text(&self.store.data().stderr.contents(), self.limits.stderr)
     }
 
-    fn call<R>(
-        &mut self,
-        f: impl FnOnce(&OmicsEventProcessor, &mut Store<State>) -> wasmtime::Result<R>,
-    ) -> Result<R, GuestError> {
-        set_deadline(&mut self.store, self.limits.time);
+    /// One call, bounded in wall-clock time whatever the guest does.
+    async fn invoke<P, R>(&mut self, index: ComponentExportIndex, params: P) -> Result<R, GuestError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        if self.broken {
+            return Err(GuestError::Trap {
+                reason: "the instance was stopped by an earlier error".into(),
+                stderr: String::new(),
+            });
+        }
+        let func = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, index)
+            .map_err(|e| GuestError::Trap { reason: plain_text(&format!("{e:#}"), 300), stderr: String::new() })?;
+        let limit = self.limits.time;
+        self.store.data_mut().deadline = Instant::now() + limit;
+        self.store.set_epoch_deadline(1);
         let started = Instant::now();
-        let result = f(&self.processor, &mut self.store);
+        let result = tokio::time::timeout(limit, func.call_async(&mut self.store, params)).await;
         self.busy += started.elapsed();
-        result.map_err(|e| classify(&self.store, self.limits, e))
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(classify(&self.store, self.limits, e))
+            }
+            Err(_) => {
+                self.broken = true;
+                Err(GuestError::TimeLimit { limit, stderr: stderr_excerpt(&self.store) })
+            }
+        }
     }
-}
-
-/// A guest's refusal, with its text cut and escaped.
-fn refusal(e: TransformError) -> GuestError {
-    let text = |s: &str| plain_text(s, 300);
-    GuestError::Refused(match e {
-        TransformError::InvalidJson(m) => Refusal::InvalidJson(text(&m)),
-        TransformError::NotAnObject(kind) => Refusal::NotAnObject(text(&kind)),
-        TransformError::MissingField(f) => Refusal::MissingField(text(&f)),
-        TransformError::InvalidField(p) => Refusal::InvalidField { field: text(&p.field), reason: text(&p.reason) },
-        TransformError::TooDeep(limit) => Refusal::TooDeep(limit),
-        TransformError::InvalidContext(m) => Refusal::InvalidContext(text(&m)),
-    })
 }
 
 /// The record is archived and posted as it is: it must be one JSON object.
@@ -188,20 +245,27 @@ fn check_record(record: &str) -> Result<(), GuestError> {
     }
 }
 
+fn stderr_excerpt(store: &Store<State>) -> String {
+    plain_text(store.data().stderr.contents().trim(), STDERR_EXCERPT)
+}
+
 /// Turns a wasmtime error into the limit it hit, or a trap with the guest's stderr.
 fn classify(store: &Store<State>, limits: Limits, error: wasmtime::Error) -> GuestError {
-    let stderr = plain_text(store.data().stderr.contents().trim(), STDERR_EXCERPT);
+    let stderr = stderr_excerpt(store);
     if store.data().limiter.exceeded {
         return GuestError::MemoryLimit { limit_mib: limits.memory >> 20, stderr };
+    }
+    if let Some(o) = error.downcast_ref::<Oversized>() {
+        return GuestError::OutputTooLarge { what: o.what, size: o.size, limit: o.limit, unit: o.unit };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => GuestError::TimeLimit { limit: limits.time, stderr },
         // The trap itself ("wasm trap: call stack exhausted"); the wasm backtrace goes to DEBUG.
         Some(trap) => {
-            tracing::debug!("guest trap: {error:?}");
+            tracing::debug!("guest trap: {}", plain_text(&format!("{error:?}"), 4000));
             GuestError::Trap { reason: trap.to_string(), stderr }
         }
-        None => GuestError::Trap { reason: plain_text(&error.root_cause().to_string(), 300), stderr },
+        None => GuestError::Trap { reason: plain_text(&format!("{:#}", error), 300), stderr },
     }
 }
 

@@ -20,6 +20,8 @@ pub struct State {
     table: ResourceTable,
     pub(super) limiter: Limiter,
     pub(super) stderr: CappedPipe,
+    /// When the call in progress must end.
+    pub(super) deadline: std::time::Instant,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
             table: ResourceTable::new(),
             limiter: Limiter { memory: limits.memory as usize, exceeded: false },
             stderr,
+            deadline: std::time::Instant::now() + limits.time,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A component that misbehaves on request, for the host's sandbox tests. The event's
-//! `"hostile"` field picks the behaviour of `transform`:
+//! `"hostile"` field picks the behaviour:
 //!
-//! - `loop`: spins forever;
+//! - `loop`: spins forever in `transform`;
 //! - `alloc`: allocates until something stops it;
 //! - `panic`: panics with a known message;
 //! - `output`: returns a 10 MiB record;
@@ -11,7 +11,18 @@
 //! - `chatty`: writes 1 MiB to stderr, then returns a small record;
 //! - `echo`: the event is `{"hostile":"echo"}` and three more lines, a timestamp, an id and a
 //!   record, which come back as they are (for fuzzing the host's handling of guest output);
+//! - `sleep-parse`, `sleep-plan`, `sleep-transform`: sleeps for a minute in that export
+//!   (`std::thread::sleep`: a WASI clock pollable, blocked on);
+//! - `poll`: in `transform`, polls a monotonic-clock pollable of a minute;
+//! - `huge-refusal`: `parse` refuses the event with a 20 MB message;
+//! - `huge-ignore`: `plan` ignores the event with a 20 MB reason;
+//! - `huge-identity`: `plan` names a run id of 100 KB;
+//! - `many-notes`: `transform` returns a million (empty) notes;
+//! - `newlines`: every string of every answer is made of newlines, control characters and
+//!   forged log lines, each within the host's bounds; 256 notes and errors;
 //! - anything else: a small record, normally.
+//!
+//! Built with a feature, `describe` misbehaves instead (see Cargo.toml).
 
 mod bindings {
     wit_bindgen::generate!({
@@ -23,6 +34,14 @@ mod bindings {
 use bindings::exports::ngs360::omics_events::processor::{self as wit, Guest, GuestEvent};
 
 struct Hostile;
+
+/// A minute: far past any time limit the host sets.
+const LONG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Text that would forge log lines and escape sequences if a host logged it as it is.
+fn forged(n: usize) -> String {
+    "\n{\"level\":\"ERROR\",\"message\":\"forged\"}\r\u{1b}[2J\u{0}".repeat(n)
+}
 
 fn mode(event: &[u8]) -> String {
     let text = String::from_utf8_lossy(event);
@@ -115,6 +134,19 @@ impl Guest for Hostile {
     type Event = HostileEvent;
 
     fn describe() -> wit::GuestInfo {
+        #[cfg(feature = "describe-sleeps")]
+        std::thread::sleep(LONG);
+        #[cfg(feature = "describe-chatty")]
+        {
+            eprintln!("hostile: describing myself{}", forged(100));
+            return wit::GuestInfo { name: format!("hostile{}", forged(3)), version: forged(2) };
+        }
+        #[cfg(feature = "unlinked-import")]
+        {
+            let request = wasip2::http::types::OutgoingRequest::new(wasip2::http::types::Fields::new());
+            let _ = wasip2::http::outgoing_handler::handle(request, None);
+        }
+        #[allow(unreachable_code)]
         wit::GuestInfo { name: "hostile".into(), version: env!("CARGO_PKG_VERSION").into() }
     }
 }
@@ -126,15 +158,54 @@ struct HostileEvent {
 
 impl GuestEvent for HostileEvent {
     fn parse(bytes: Vec<u8>) -> Result<wit::Event, wit::TransformError> {
-        Ok(wit::Event::new(HostileEvent { mode: mode(&bytes), bytes }))
+        let mode = mode(&bytes);
+        match mode.as_str() {
+            "sleep-parse" => std::thread::sleep(LONG),
+            "huge-refusal" => return Err(wit::TransformError::InvalidJson("x\n".repeat(10 << 20))),
+            _ => {}
+        }
+        Ok(wit::Event::new(HostileEvent { mode, bytes }))
     }
 
     fn plan(&self, _run: Option<String>) -> Result<wit::EventPlan, wit::TransformError> {
-        Ok(wit::EventPlan::Process(wit::FetchPlan { identity: identity(), get_run: false, tasks: None, outputs: None }))
+        let mut id = identity();
+        match self.mode.as_str() {
+            "sleep-plan" => std::thread::sleep(LONG),
+            "huge-ignore" => return Ok(wit::EventPlan::Ignore("I\n".repeat(10 << 20))),
+            "huge-identity" => id.run_id = "7".repeat(100 << 10),
+            "newlines" => {
+                id = wit::EventIdentity { run_id: forged(3), status: forged(3), event_id: Some(forged(3)) };
+            }
+            "newlines-ignore" => return Ok(wit::EventPlan::Ignore(forged(1000))),
+            _ => {}
+        }
+        Ok(wit::EventPlan::Process(wit::FetchPlan { identity: id, get_run: false, tasks: None, outputs: None }))
     }
 
     fn transform(&self, _context: wit::Context) -> Result<wit::Outcome, wit::TransformError> {
         match self.mode.as_str() {
+            "sleep-transform" => {
+                std::thread::sleep(LONG);
+                Ok(outcome("{}".into()))
+            }
+            "poll" => {
+                let pollable = wasip2::clocks::monotonic_clock::subscribe_duration(LONG.as_nanos() as u64);
+                wasip2::io::poll::poll(&[&pollable]);
+                Ok(outcome("{}".into()))
+            }
+            "many-notes" => {
+                let mut out = outcome("{}".into());
+                out.notes = vec![String::new(); 1_000_000];
+                Ok(out)
+            }
+            "newlines" => Ok(wit::Outcome {
+                identity: wit::EventIdentity { run_id: forged(3), status: forged(3), event_id: Some(forged(3)) },
+                record: "{\"ok\":true}".into(),
+                callback: wit::Callback::Skip(forged(1000)),
+                archive_key: wit::ArchiveKey { timestamp: Some(forged(3)), id: Some(forged(3)) },
+                enrichment_errors: vec![forged(100); 256],
+                notes: vec![forged(100); 256],
+            }),
             "loop" => {
                 let mut n = 0u64;
                 loop {
