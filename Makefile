@@ -8,6 +8,7 @@
 #   make lambda-update                # new code only, same stack
 #   make sam-deploy                   # the same through the SAM CLI
 #   make lint                         # cfn-lint on the template and on its CloudFormation form
+#   make rules                        # the EventBridge rules that invoke the function
 
 STACK_NAME ?= ngs360-omics-run-event-processor
 PARAMETERS ?= parameters.json
@@ -19,7 +20,7 @@ CARGO_LAMBDA_ARCH = $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64)
 ZIP = dist/ngs360-omics-$(ARCH).zip
 CAPABILITIES = CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
-.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test clean require-bucket
+.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test clean require-bucket rules
 
 ## package: the deployment zip (bootstrap for $(ARCH), the guest precompiled inside it)
 package:
@@ -54,6 +55,15 @@ lambda-update: package
 	aws lambda update-function-code --function-name \
 		$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs[?OutputKey=='FunctionArn'].OutputValue" --output text) \
 		--zip-file fileb://$(ZIP)
+
+## rules: the EventBridge rules that invoke the stack's function (one is expected; a second,
+## made by hand for the Python function, would process every event twice)
+rules:
+	@name=$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) \
+		--query "Stacks[0].Outputs[?OutputKey=='LambdaFunctionName'].OutputValue" --output text); \
+	arn=$$(aws lambda get-function --function-name $$name --query Configuration.FunctionArn --output text); \
+	echo "rules that invoke $$arn:"; \
+	aws events list-rule-names-by-target --target-arn $$arn --query RuleNames --output text | tr '\t' '\n'
 
 ## sam-build / sam-deploy: the same template through the SAM CLI
 sam-build: package

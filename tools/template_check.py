@@ -8,32 +8,51 @@ intended. Exits 1 with the differences otherwise.
 import json
 import sys
 
-PARAMS = {
+# Two sets of sample parameters: with run output buckets and a guest component, and with
+# neither (the Python function's access: the data lake bucket).
+FULL = {
     "DataLakeBucket": "ngs360-data-lake",
     "BucketPrefix": "omics-run-events",
     "RunOutputBuckets": ["ngs360-omics-output", "ngs360-omics-scratch"],
     "GuestComponentUri": "s3://ngs360-guests/omics/guest-0.1.0.wasm?versionId=3HL4kqtJ",
     "GuestComponentSha256": "",
+    "ReconcileSchedule": "rate(1 hour)",
+    "CreateLogGroup": "true",
+    "CreateEventRule": "true",
+    "VerboseLogging": "false",
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "111122223333",
 }
-REFS = {"AuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
-        "DeadLetterTopic": "arn:aws:sns:eu-west-1:111122223333:DeadLetterTopic"}
+BARE = dict(FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="")
+PARAMS = FULL
+REFS = {"ApiServerAuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
+        "DeadLetterQueue": "arn:aws:sns:eu-west-1:111122223333:DeadLetterQueue",
+        "LambdaFunctionRole": "LambdaFunctionRole"}
+DEAD_LETTERS = "<DeadLetterEvents.Arn>"
 
-EXPECTED = {
+COMMON = {
     ("s3:PutObject", "arn:aws:s3:::ngs360-data-lake/omics-run-events/*"),
+    ("omics:GetRun", "arn:aws:omics:eu-west-1:111122223333:run/*"),
+    ("omics:ListRunTasks", "arn:aws:omics:eu-west-1:111122223333:run/*"),
+    ("omics:ListRuns", "*"),
+    ("secretsmanager:GetSecretValue", REFS["ApiServerAuthTokenSecret"]),
+    ("sqs:SendMessage", DEAD_LETTERS),
+}
+EXPECTED_FULL = COMMON | {
     ("s3:GetObject", "arn:aws:s3:::ngs360-omics-output/*"),
     ("s3:GetObject", "arn:aws:s3:::ngs360-omics-scratch/*"),
     ("s3:ListBucket", "arn:aws:s3:::ngs360-omics-output"),
     ("s3:ListBucket", "arn:aws:s3:::ngs360-omics-scratch"),
-    ("omics:GetRun", "arn:aws:omics:eu-west-1:111122223333:run/*"),
-    ("omics:ListRunTasks", "arn:aws:omics:eu-west-1:111122223333:run/*"),
-    ("secretsmanager:GetSecretValue", REFS["AuthTokenSecret"]),
-    ("sns:Publish", REFS["DeadLetterTopic"]),
     ("s3:GetObject", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
     ("s3:GetObjectVersion", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
 }
+EXPECTED_BARE = COMMON | {
+    ("s3:GetObject", "arn:aws:s3:::ngs360-data-lake/*"),
+    ("s3:ListBucket", "arn:aws:s3:::ngs360-data-lake"),
+}
+# Only these actions may be granted on "*": they have no resource type to scope them to.
+UNSCOPABLE = {"omics:ListRuns"}
 
 
 def conditions(template):
@@ -84,38 +103,58 @@ def evaluate(x, conds):
     return {fn: evaluate(arg, conds)}
 
 
-def main():
-    template = json.load(open(sys.argv[1]))
+def statements(doc):
+    for st in doc["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        yield actions, resources
+
+
+def grants(template, params):
+    """The (action, resource) pairs the function's role gets with `params`, and problems."""
+    global PARAMS
+    PARAMS = params
     conds = conditions(template)
-    granted = set()
-    problems = []
+    granted, problems = set(), []
     for name, res in template["Resources"].items():
-        if res["Type"] != "AWS::IAM::Role":
+        if "Condition" in res and not conds[res["Condition"]]:
             continue
-        for policy in evaluate(res["Properties"].get("Policies", []), conds):
-            if policy is None:
-                continue
-            doc = policy["PolicyDocument"]
-            for st in doc["Statement"]:
-                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            docs = [p["PolicyDocument"] for p in evaluate(props.get("Policies", []), conds) if p is not None]
+            for arn in props.get("ManagedPolicyArns", []):
+                if not arn.endswith(("/AWSLambdaBasicExecutionRole", "/AWSLambdaVPCAccessExecutionRole")):
+                    problems.append(f"unexpected managed policy {arn}")
+        elif res["Type"] == "AWS::IAM::Policy":
+            docs = [evaluate(props["PolicyDocument"], conds)]
+        else:
+            continue
+        for doc in docs:
+            for actions, resources in statements(doc):
                 for a in actions:
                     if "*" in a:
                         problems.append(f"wildcard action {a}")
                     for r in resources:
+                        if r == "*" and a not in UNSCOPABLE:
+                            problems.append(f"{a} on every resource")
                         granted.add((a, r))
-        managed = res["Properties"].get("ManagedPolicyArns", [])
-        for arn in managed:
-            if not arn.endswith(("/AWSLambdaBasicExecutionRole", "/AWSLambdaVPCAccessExecutionRole")):
-                problems.append(f"unexpected managed policy {arn}")
-    for g in sorted(granted - EXPECTED):
-        problems.append(f"granted but not expected: {g}")
-    for e in sorted(EXPECTED - granted):
-        problems.append(f"expected but not granted: {e}")
+    return granted, problems
+
+
+def main():
+    template = json.load(open(sys.argv[1]))
+    problems = []
+    counts = []
+    for label, params, expected in [("full", FULL, EXPECTED_FULL), ("bare", BARE, EXPECTED_BARE)]:
+        granted, found = grants(template, params)
+        problems += [f"{label}: {p}" for p in found]
+        problems += [f"{label}: granted but not expected: {g}" for g in sorted(granted - expected)]
+        problems += [f"{label}: expected but not granted: {e}" for e in sorted(expected - granted)]
+        counts.append(f"{len(granted)} {label}")
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"IAM: {len(granted)} action/resource pairs, all expected, no wildcard actions")
+    print(f"IAM: {' and '.join(counts)} action/resource pairs, all expected, no wildcard actions")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ use crate::model::{Error, Identity};
 
 /// The EventBridge source of HealthOmics events.
 pub const SOURCE: &str = "aws.omics";
+/// The source of the processor's own reconciled events (behaviour §9).
+pub const RECONCILE_SOURCE: &str = "ngs360.reconcile";
 /// The detail-type of a run status change.
 pub const DETAIL_TYPE: &str = "Run Status Change";
 
@@ -73,7 +75,7 @@ impl<'a> Fields<'a> {
     pub fn classify(&self) -> Result<Kind, Error> {
         let source = self.required_str("source")?;
         let detail_type = self.required_str("detail-type")?;
-        if source != SOURCE || detail_type != DETAIL_TYPE {
+        if !(source == SOURCE || source == RECONCILE_SOURCE) || detail_type != DETAIL_TYPE {
             return Ok(Kind::Foreign(format!(
                 "source `{source}`, detail-type `{detail_type}` is not a HealthOmics run status change"
             )));
@@ -139,6 +141,17 @@ mod tests {
         };
         assert_eq!(id.run_id, "4417021");
         assert_eq!(id.event_id, None);
+    }
+
+    #[test]
+    fn reconciled_events_are_run_events_too() {
+        let Kind::Run(id) = classify(
+            r#"{"id":"r","source":"ngs360.reconcile","detail-type":"Run Status Change","detail":{"runId":"7","status":"COMPLETED"}}"#,
+        )
+        .unwrap() else {
+            panic!("not a run")
+        };
+        assert_eq!(id.status, "COMPLETED");
     }
 
     #[test]

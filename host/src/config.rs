@@ -26,11 +26,11 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// Where the callback key comes from.
+/// Where the callback key comes from. There is always one: without it the WES API answers
+/// 422 to every callback (FastAPI's answer for a missing required header), which would
+/// read as "refused for good".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// No key: callbacks go without `X-Internal-API-Key`.
-    None,
     /// `AUTH_TOKEN`.
     Direct(ApiKey),
     /// The Secrets Manager secret `ENV_SECRETS`, JSON key `AUTH_TOKEN`, read at cold start.
@@ -155,18 +155,12 @@ impl Config {
         let var = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
 
-        let api_server = required("API_SERVER")?;
-        if !(api_server.starts_with("https://") || api_server.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                var: "API_SERVER",
-                reason: "must be an http:// or https:// URL".into(),
-            });
-        }
+        let api_server = api_server(&required("API_SERVER")?)?;
         let bucket = required("DATA_LAKE_BUCKET")?;
         let key = match (var("AUTH_TOKEN"), var("ENV_SECRETS")) {
             (Some(token), _) => KeySource::Direct(ApiKey(token)),
             (None, Some(secret)) => KeySource::Secret(secret),
-            (None, None) => KeySource::None,
+            (None, None) => return Err(ConfigError::Missing("AUTH_TOKEN or ENV_SECRETS")),
         };
         let guest = match var("GUEST_COMPONENT") {
             None => GuestSource::Bundled,
@@ -180,7 +174,7 @@ impl Config {
             }
         };
         Ok(Config {
-            api_server: api_server.trim_end_matches('/').to_owned(),
+            api_server,
             bucket,
             prefix: var("S3_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()).trim_matches('/').to_owned(),
             verbose: var("VERBOSE_LOGGING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -200,6 +194,42 @@ impl Config {
     pub fn callback_url(&self) -> String {
         format!("{}/internal/callbacks/omics-state-change", self.api_server)
     }
+}
+
+/// The WES API's public prefix, which the callback route is not under (behaviour §7).
+pub const WES_PUBLIC_PREFIX: &str = "/ga4gh/wes/v1";
+
+/// `API_SERVER`, checked and normalised: an `http://` or `https://` URL with a host, no
+/// credentials, query or fragment, its path without empty segments or a trailing slash, so
+/// that the callback URL has no doubled slash. The WES API mounts the callback route at the
+/// service's root, so a URL that ends with the public `/ga4gh/wes/v1` prefix is refused: it
+/// is the usual mistake, and every callback would meet a 404.
+pub fn api_server(value: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { var: "API_SERVER", reason };
+    let url = reqwest::Url::parse(value).map_err(|e| invalid(format!("`{value}` is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("`{value}` must be an http:// or https:// URL")));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid(format!("`{value}` has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials (the key goes in AUTH_TOKEN or ENV_SECRETS)".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(format!("`{value}` must not have a query or a fragment")));
+    }
+    let path: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    let path = if path.is_empty() { String::new() } else { format!("/{}", path.join("/")) };
+    if path.ends_with(WES_PUBLIC_PREFIX) {
+        return Err(invalid(format!(
+            "`{value}` ends with {WES_PUBLIC_PREFIX}, the WES API's public prefix, but the callback route \
+             (/internal/callbacks/omics-state-change) is mounted at the service's root: set API_SERVER to the \
+             service's base URL, without {WES_PUBLIC_PREFIX}"
+        )));
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Ok(format!("{}://{}{port}{path}", url.scheme(), url.host_str().unwrap_or_default()))
 }
 
 fn seconds(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
@@ -248,16 +278,16 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 2] =
-        [("API_SERVER", "https://wes.example.org/ga4gh/wes/v1/"), ("DATA_LAKE_BUCKET", "lake")];
+    const BASE: [(&str, &str); 3] =
+        [("API_SERVER", "https://wes.example.org/"), ("DATA_LAKE_BUCKET", "lake"), ("AUTH_TOKEN", "k")];
 
     #[test]
     fn defaults() {
         let c = config(&BASE).unwrap();
-        assert_eq!(c.callback_url(), "https://wes.example.org/ga4gh/wes/v1/internal/callbacks/omics-state-change");
+        assert_eq!(c.callback_url(), "https://wes.example.org/internal/callbacks/omics-state-change");
         assert_eq!(c.prefix, "omics-run-events");
         assert!(!c.verbose);
-        assert_eq!(c.key, KeySource::None);
+        assert_eq!(c.key, KeySource::Direct(ApiKey::new("k".into())));
         assert_eq!(c.guest, GuestSource::Bundled);
         assert_eq!(c.callback_timeout, Duration::from_secs(10));
         assert_eq!(c.guest_refresh, Duration::ZERO);
@@ -275,8 +305,15 @@ mod tests {
     }
 
     #[test]
+    fn the_callback_key_is_required() {
+        let err = config(&BASE[..2]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("AUTH_TOKEN or ENV_SECRETS"));
+        assert_eq!(err.to_string(), "AUTH_TOKEN or ENV_SECRETS is not set (or is empty); it is required");
+    }
+
+    #[test]
     fn key_sources_and_the_key_is_never_printed() {
-        let mut vars = BASE.to_vec();
+        let mut vars = BASE[..2].to_vec();
         vars.push(("ENV_SECRETS", "ngs360/omics"));
         assert_eq!(config(&vars).unwrap().key, KeySource::Secret("ngs360/omics".into()));
         vars.push(("AUTH_TOKEN", "s3cr3t-value"));
@@ -326,11 +363,31 @@ mod tests {
     }
 
     #[test]
-    fn api_server_must_be_a_url() {
-        assert!(matches!(
-            config(&[("API_SERVER", "wes.example.org"), ("DATA_LAKE_BUCKET", "b")]),
-            Err(ConfigError::Invalid { var: "API_SERVER", .. })
-        ));
+    fn api_server_is_the_services_base_url() {
+        for (given, base) in [
+            ("https://wes.example.org", "https://wes.example.org"),
+            ("https://wes.example.org/", "https://wes.example.org"),
+            ("http://127.0.0.1:8080//proxy//wes/", "http://127.0.0.1:8080/proxy/wes"),
+        ] {
+            assert_eq!(api_server(given).unwrap(), base, "{given}");
+        }
+        for bad in [
+            "wes.example.org",
+            "ftp://wes.example.org",
+            "https://user:pw@wes.example.org",
+            "https://wes.example.org/?x=1",
+            "https://wes.example.org/#top",
+            "https://wes.example.org/ga4gh/wes/v1",
+            "https://wes.example.org/ga4gh/wes/v1/",
+        ] {
+            let err = api_server(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { var: "API_SERVER", .. }), "{bad}: {err}");
+        }
+        let err = api_server("https://wes.example.org/ga4gh/wes/v1").unwrap_err().to_string();
+        assert!(
+            err.starts_with("API_SERVER is invalid: `https://wes.example.org/ga4gh/wes/v1` ends with /ga4gh/wes/v1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -153,6 +153,8 @@ pub enum CallbackError {
     NoRoute { url: String, excerpt: String },
     #[error("the WES API refused the state transition (HTTP 400: {excerpt})")]
     Transition { excerpt: String },
+    #[error("could not report the run's start before its terminal status: {0}")]
+    Heal(String),
     #[error("the WES API answered HTTP {status}: {excerpt}")]
     Status { status: u16, excerpt: String },
 }
@@ -184,6 +186,9 @@ pub enum Error {
     Callback(#[from] CallbackError),
     #[error("{archive}; and {callback}")]
     ArchiveAndCallback { archive: ArchiveError, callback: CallbackError },
+    /// A scheduled reconciliation could not list the runs, or some runs failed.
+    #[error("reconcile: {0}")]
+    Reconcile(String),
 }
 
 impl Error {
@@ -194,6 +199,7 @@ impl Error {
             Error::Enrichment(_) => "EnrichmentError",
             Error::Archive(_) | Error::ArchiveAndCallback { .. } => "ArchiveError",
             Error::Callback(_) => "CallbackError",
+            Error::Reconcile(_) => "ReconcileError",
         }
     }
 }

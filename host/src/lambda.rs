@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::adapters::aws;
 use crate::adapters::enricher::AwsEnricher;
@@ -15,10 +15,10 @@ use crate::adapters::metrics::Emf;
 use crate::adapters::refresh::{self, GuestSlot, Refresher};
 use crate::adapters::s3::S3Archive;
 use crate::adapters::secrets;
-use crate::adapters::wes::{KEY_HEADER, WesClient};
+use crate::adapters::wes::WesClient;
 use crate::config::{Config, GuestLimits, KeySource};
 use crate::error::{Error, InitError, LoadError};
-use crate::pipeline::{ArchiveTarget, Handler};
+use crate::pipeline::{ArchiveTarget, Handler, reconcile};
 use crate::sandbox::{Limits, Runtime, blocking};
 
 /// The handler with real AWS and HTTP behind it.
@@ -43,18 +43,13 @@ pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
     let guest = refresh::load(&runtime, &config.guest, config.guest_sha256.as_deref(), Some(&s3), limits);
     let key = async {
         match &config.key {
-            KeySource::None => Ok(None),
-            KeySource::Direct(key) => Ok(Some(key.clone())),
-            KeySource::Secret(id) => secrets::callback_key(&sdk, id).await.map(Some),
+            KeySource::Direct(key) => Ok(key.clone()),
+            KeySource::Secret(id) => secrets::callback_key(&sdk, id).await,
         }
     };
     let (guest, key) = tokio::join!(guest, key);
     let (guest, etag) = guest?;
-    let key = key?;
-    if key.is_none() {
-        warn!("no callback key (AUTH_TOKEN or ENV_SECRETS): callbacks go without {KEY_HEADER}");
-    }
-    let notifier = WesClient::new(config.callback_url(), key, config.callback_timeout)?;
+    let notifier = WesClient::new(config.callback_url(), key?, config.callback_timeout)?;
     info!(
         guest = %guest.label(),
         guest_source = %guest.origin(),
@@ -112,6 +107,9 @@ pub async fn run() -> ExitCode {
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let function = function.clone();
         async move {
+            if let Some(command) = Scheduled::parse(event.payload.get()) {
+                return scheduled_reconcile(&function, command).await;
+            }
             let bytes: Arc<[u8]> = Arc::from(event.payload.get().as_bytes());
             function.handle(bytes).await.map(|report| report.response())
         }
@@ -124,6 +122,59 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The scheduled invocation the template sets up: `{"reconcile": {"since": "26h"}}`
+/// (behaviour §9). Nothing else has exactly this shape; EventBridge events do not.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scheduled {
+    reconcile: ReconcileArgs,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileArgs {
+    since: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl Scheduled {
+    fn parse(payload: &str) -> Option<Scheduled> {
+        payload.trim_start().starts_with("{\"reconcile\"").then(|| serde_json::from_str(payload).ok()).flatten()
+    }
+}
+
+/// Reconciles the runs of the window the command names, as the same function.
+async fn scheduled_reconcile(function: &Function, command: Scheduled) -> Result<serde_json::Value, Error> {
+    let since = reconcile::parse_duration(&command.reconcile.since).map_err(Error::Reconcile)?;
+    let until = std::time::SystemTime::now();
+    let window = reconcile::Window { since: until - since, until };
+    let progress = |line: &str| info!("reconcile: {line}");
+    let summary =
+        reconcile::reconcile(function, &function.enricher.omics, window, command.reconcile.dry_run, &progress)
+            .await
+            .map_err(|e| Error::Reconcile(e.to_string()))?;
+    info!(
+        runs_seen = summary.runs_seen,
+        in_window = summary.in_window,
+        callbacks_sent = summary.callbacks_sent,
+        already_current = summary.already_current,
+        skipped = summary.skipped,
+        rejected = summary.rejected,
+        failed = summary.failed,
+        "reconciled"
+    );
+    if summary.failed > 0 {
+        return Err(Error::Reconcile(format!(
+            "{} of {} runs failed: {}",
+            summary.failed,
+            summary.in_window,
+            summary.failures.join("; ")
+        )));
+    }
+    Ok(serde_json::json!({"statusCode": 200, "outcome": "reconciled", "summary": summary}))
 }
 
 /// POST /2018-06-01/runtime/init/error, as the Lambda runtime API asks of a runtime whose

@@ -56,8 +56,8 @@ pub trait Archive: Sync {
 /// What the WES API did with a callback that does not fail the invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// 2xx.
-    Accepted(u16),
+    /// 2xx, with a short excerpt of the answer ("No state change", ...).
+    Accepted { status: u16, excerpt: String },
     /// 404 naming the run, 409 or 422: rejected for good; logged at ERROR and counted.
     Rejected { status: u16, excerpt: String },
 }

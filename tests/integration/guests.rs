@@ -145,6 +145,7 @@ async fn a_component_that_cannot_be_loaded_stops_the_cold_start_with_the_reason(
         env.extend(
             [
                 ("API_SERVER", "https://wes.example.org".to_owned()),
+                ("AUTH_TOKEN", KEY.to_owned()),
                 ("DATA_LAKE_BUCKET", "lake".into()),
                 ("GUEST_COMPONENT", source),
             ]

@@ -13,3 +13,5 @@ mod lambda;
 mod large_runs;
 mod pipeline;
 mod qemu;
+mod recovery;
+mod upgrade;

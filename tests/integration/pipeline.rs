@@ -11,7 +11,7 @@ use ngs360_omics::adapters::refresh::GuestSlot;
 use ngs360_omics::adapters::s3::S3Archive;
 use ngs360_omics::adapters::wes::WesClient;
 use ngs360_omics::config::ApiKey;
-use ngs360_omics::error::Error;
+use ngs360_omics::error::{CallbackError, Error};
 use ngs360_omics::lambda::Function;
 use ngs360_omics::pipeline::{ArchiveTarget, CallbackOutcome, Handler, Report};
 use ngs360_omics::ports::Archived;
@@ -45,13 +45,14 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
     let omics_client = aws::omics_client(&moto::sdk_config(&omics.url()).await);
     let guest = Runtime::new().unwrap().bundled(Limits::default()).await.unwrap();
     let url = format!("{}/internal/callbacks/omics-state-change", wes.api_server());
+    assert!(!url.contains("//internal"), "{url}");
     let mut handler = Handler {
         guest: GuestSlot::new(guest),
         refresher: None,
         metrics: None,
         enricher: AwsEnricher { omics: omics_client, s3: s3.clone() },
         archive: S3Archive { s3: s3.clone() },
-        notifier: WesClient::new(url, Some(ApiKey::new(KEY.into())), Duration::from_secs(1)).unwrap(),
+        notifier: WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap(),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
     };
     tweak(&mut handler);
@@ -169,7 +170,7 @@ async fn callback_failures_fail_the_invocation_keep_the_archive_and_a_retry_succ
     let cases = [
         (Mode::Broken, "answered HTTP 500"),
         (Mode::Hang, "timed out after 1 s"),
-        (Mode::Transition, "refused the state transition (HTTP 400"),
+        (Mode::Stuck, "refused the state transition (HTTP 400"),
     ];
     for (i, (mode, message)) in cases.into_iter().enumerate() {
         let ev: Arc<[u8]> = Arc::from(event("RUNNING", "8200001", &format!("e-8200001-{i}"), &outputs));
@@ -190,7 +191,7 @@ async fn connection_refused_fails_the_invocation() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let p = peers_with("refused", |h| {
         let url = format!("http://{closed}/internal/callbacks/omics-state-change");
-        h.notifier = WesClient::new(url, Some(ApiKey::new(KEY.into())), Duration::from_secs(1)).unwrap();
+        h.notifier = WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap();
     })
     .await;
     let outputs = bucket("refused-out").await;
@@ -201,23 +202,41 @@ async fn connection_refused_fails_the_invocation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callback_404_succeeds_and_a_wrong_key_403_fails_without_showing_the_key() {
+async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails() {
     let p = peers("callback-404").await;
     let outputs = bucket("callback-404-out").await;
-    p.omics.set("8400001", omics::Run::Found { run: run_json("8400001", Some(WES_RUN)), tasks: vec![] });
-    p.wes.set_mode(Mode::NotFound);
+    // A WES run the service does not know: 404 naming the run, rejected for good.
+    let unknown = "5e0c1f2a-0000-4000-8000-00000000dead";
+    p.omics.set("8400001", omics::Run::Found { run: run_json("8400001", Some(unknown)), tasks: vec![] });
     let report = p.handler.handle(Arc::from(event("RUNNING", "8400001", "e-8400001", &outputs))).await.unwrap();
     assert!(matches!(report, Report::Processed { callback: CallbackOutcome::Rejected(404), .. }), "{report:?}");
 
-    let wrong = peers_with("callback-403", |h| {
+    // A wrong key: 401, the invocation fails, and the key shows nowhere.
+    let wrong = peers_with("callback-401", |h| {
         let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = WesClient::new(url, Some(ApiKey::new("wrong-key-0001".into())), Duration::from_secs(1)).unwrap();
+        h.notifier = WesClient::new(url, ApiKey::new("wrong-key-0001".into()), Duration::from_secs(1)).unwrap();
     })
     .await;
     wrong.omics.set("8400002", omics::Run::Found { run: run_json("8400002", Some(WES_RUN)), tasks: vec![] });
     let err = wrong.handler.handle(Arc::from(event("RUNNING", "8400002", "e-8400002", &outputs))).await.unwrap_err();
-    assert!(err.to_string().contains("answered HTTP 403"), "{err}");
+    assert!(err.to_string().contains("answered HTTP 401"), "{err}");
     assert!(!err.to_string().contains("wrong-key-0001") && !format!("{err:?}").contains("wrong-key-0001"));
+
+    // API_SERVER with the public prefix: the framework's bare 404 is not a verdict on the
+    // event; the invocation fails and the error names API_SERVER.
+    let misrouted = peers_with("callback-route", |h| {
+        let url = format!("{}/ga4gh/wes/v1/internal/callbacks/omics-state-change", p.wes.api_server());
+        h.notifier = WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap();
+    })
+    .await;
+    misrouted.omics.set("8400003", omics::Run::Found { run: run_json("8400003", Some(WES_RUN)), tasks: vec![] });
+    let err =
+        misrouted.handler.handle(Arc::from(event("RUNNING", "8400003", "e-8400003", &outputs))).await.unwrap_err();
+    assert!(matches!(err, Error::Callback(CallbackError::NoRoute { .. })), "{err}");
+    assert!(
+        err.to_string().contains("no such route (HTTP 404") && err.to_string().contains("API_SERVER is wrong"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +262,11 @@ async fn s3_unreachable_fails_the_invocation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permanent_enrichment_failures_are_recorded_and_transient_ones_fail() {
+async fn only_what_nobody_can_fix_is_recorded_and_everything_else_fails() {
     let p = peers("enrichment").await;
     let outputs = bucket("enrichment-out").await;
-    p.omics.set("8600001", omics::Run::Fails { status: 403, error: "AccessDeniedException" });
+    // The run is gone (HealthOmics keeps descriptions for a limited time): recorded.
+    p.omics.set("8600001", omics::Run::Fails { status: 404, error: "ResourceNotFoundException" });
     let Report::Processed { callback, .. } =
         p.handler.handle(Arc::from(event("FAILED", "8600001", "e-8600001", &outputs))).await.unwrap()
     else {
@@ -257,9 +277,19 @@ async fn permanent_enrichment_failures_are_recorded_and_transient_ones_fail() {
     let record: Value = serde_json::from_str(&archive[0].1).unwrap();
     assert_eq!(
         record["enrichment_errors"],
-        json!(["GetRun: access denied (AccessDeniedException)", "ListRunTasks: access denied (AccessDeniedException)"])
+        json!(["GetRun: not found (ResourceNotFoundException)", "ListRunTasks: not found (ResourceNotFoundException)"])
     );
     assert!(record["log_urls"]["task_logs_base_url"].is_string(), "{record}");
+
+    // Access denied (an IAM mistake) is a configuration fault: the invocation fails, so the
+    // event waits in the dead-letter queue instead of being archived without its callback.
+    p.omics.set("8600004", omics::Run::Fails { status: 403, error: "AccessDeniedException" });
+    let err = p.handler.handle(Arc::from(event("FAILED", "8600004", "e-8600004", &outputs))).await.unwrap_err();
+    assert!(matches!(err, Error::Enrichment(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("enrichment: GetRun failed: HTTP 403 AccessDeniedException"), "{text}");
+    assert!(text.contains("a configuration fault (the function's IAM policy"), "{text}");
+    assert_eq!(p.archive().await.len(), 1, "nothing archived for it");
 
     p.omics.set("8600002", omics::Run::Found { run: run_json("8600002", Some(WES_RUN)), tasks: vec![] });
     let completed = event("COMPLETED", "8600002", "e-8600002", &outputs);
@@ -303,4 +333,46 @@ async fn outputs_are_found_through_the_run_when_the_event_does_not_say() {
     p.handler.handle(Arc::from(ev.to_string().into_bytes())).await.unwrap();
     let record: Value = serde_json::from_str(&p.archive().await[0].1).unwrap();
     assert_eq!(record["output_mapping"], json!({"o": "s3://x/y"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_status_for_a_queued_run_reports_the_start_first_then_again() {
+    let p = peers("heal").await;
+    let outputs = bucket("heal-out").await;
+    let wes_run = "7c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5";
+    p.wes.submit(wes_run);
+    let mut run = run_json("8800001", Some(wes_run));
+    run["startTime"] = "2026-03-02T13:02:10.501Z".into();
+    p.omics.set("8800001", omics::Run::Found { run, tasks: vec![json!({"taskId": "1", "name": "t"})] });
+
+    // COMPLETED reaches a run still QUEUED (its RUNNING event was lost): 400, then the start
+    // is reported from the run's description, then COMPLETED again.
+    let report = p.handler.handle(Arc::from(event("COMPLETED", "8800001", "e-8800001", &outputs))).await.unwrap();
+    let Report::Processed { callback, archived, .. } = &report else { panic!("{report:?}") };
+    assert_eq!(callback, &CallbackOutcome::Healed(200));
+    assert_eq!(*archived, Archived::Written);
+    assert_eq!(p.wes.history(wes_run), ["RUNNING", "COMPLETE"]);
+    assert_eq!(p.wes.run_state(wes_run), Some("COMPLETE"));
+    let accepted = p.wes.accepted();
+    let start = &accepted[accepted.len() - 2];
+    assert_eq!((start["status"].as_str(), start["event_id"].as_str()), (Some("RUNNING"), Some("e-8800001:started")));
+    assert_eq!(start["event_time"], "2026-03-02T13:02:10.501Z", "the run's own start time");
+    assert_eq!(start["source"], "ngs360.reconcile");
+    assert_eq!(accepted.last().unwrap()["status"], "COMPLETED");
+    assert_eq!(p.archive().await.len(), 1, "the start is not archived: it is not an event");
+    // Replayed, the same event is "already processed" and changes nothing.
+    let again = p.handler.handle(Arc::from(event("COMPLETED", "8800001", "e-8800001", &outputs))).await.unwrap();
+    assert!(
+        matches!(
+            again,
+            Report::Processed { callback: CallbackOutcome::Sent(200), archived: Archived::AlreadyThere, .. }
+        ),
+        "{again:?}"
+    );
+
+    // A 400 that remains (the service will not move the run) fails the invocation.
+    p.wes.set_mode(Mode::Stuck);
+    p.omics.set("8800002", omics::Run::Found { run: run_json("8800002", Some(wes_run)), tasks: vec![] });
+    let err = p.handler.handle(Arc::from(event("FAILED", "8800002", "e-8800002", &outputs))).await.unwrap_err();
+    assert!(matches!(err, Error::Callback(CallbackError::Transition { .. })), "{err}");
 }

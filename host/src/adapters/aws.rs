@@ -37,8 +37,15 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 /// the run calls, even with a custom endpoint; for an endpoint on `localhost` or an IP
 /// address (a local emulator or test server, `AWS_ENDPOINT_URL_OMICS`) that name cannot
 /// resolve, so the prefix is dropped there. AWS's own endpoints are left alone.
+///
+/// Its retries are adaptive: after throttling, the client slows its own rate, which keeps
+/// a reconciliation of many runs within HealthOmics' API rates.
 pub fn omics_client(config: &SdkConfig) -> aws_sdk_omics::Client {
-    let conf = aws_sdk_omics::config::Builder::from(config).interceptor(DropLocalHostPrefix("workflows-")).build();
+    let attempts = config.retry_config().map_or(3, |r| r.max_attempts());
+    let conf = aws_sdk_omics::config::Builder::from(config)
+        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(attempts))
+        .interceptor(DropLocalHostPrefix("workflows-"))
+        .build();
     aws_sdk_omics::Client::from_conf(conf)
 }
 
@@ -76,25 +83,37 @@ impl Intercept for DropLocalHostPrefix {
     }
 }
 
-/// Sorts an SDK error into permanent (a 4xx that retrying cannot fix) and failed.
+/// Sorts an SDK error (behaviour §3): only what no fix can repair is permanent, the thing
+/// itself being gone (HealthOmics' run, the outputs bucket); every other failure fails
+/// the invocation, so that the event waits for a retry or a replay. Access denied, expired
+/// credentials and any other 4xx are configuration faults that an operator fixes; their
+/// message says so.
 pub(crate) fn sort<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     call: &'static str,
     err: SdkError<E, HttpResponse>,
 ) -> FetchError {
     if let SdkError::ServiceError(service) = &err {
         let code = service.err().code().unwrap_or("Unknown");
-        let status = Some(service.raw().status().as_u16());
-        let throttled =
-            matches!(code, "ThrottlingException" | "TooManyRequestsException" | "RequestTimeout" | "SlowDown");
-        if matches!(status, Some(400..=499)) && !matches!(status, Some(408 | 429)) && !throttled {
-            let what = match code {
-                "ResourceNotFoundException" | "NoSuchKey" | "NoSuchBucket" | "NotFound" => "not found",
-                "AccessDeniedException" | "AccessDenied" | "Forbidden" => "access denied",
-                "ValidationException" => "invalid request",
-                _ => "refused",
-            };
-            return FetchError::Permanent(format!("{call}: {what} ({code})"));
+        let status = service.raw().status().as_u16();
+        let message = service.err().message().unwrap_or_default();
+        if matches!(code, "ResourceNotFoundException" | "NoSuchBucket") {
+            return FetchError::Permanent(format!("{call}: not found ({code})"));
         }
+        let hint = match (status, code) {
+            (408 | 429, _)
+            | (_, "ThrottlingException" | "TooManyRequestsException" | "RequestTimeout" | "SlowDown") => {
+                "throttled or timed out after the SDK's retries; Lambda retries the event"
+            }
+            (401 | 403, _)
+            | (_, "AccessDeniedException" | "AccessDenied" | "ExpiredToken" | "ExpiredTokenException") => {
+                "a configuration fault (the function's IAM policy, credentials, a bucket or a region); the event \
+                 waits in the dead-letter queue for a replay once it is fixed"
+            }
+            (400..=499, _) => "refused; the event waits in the dead-letter queue for a replay once it is fixed",
+            _ => "a service fault; Lambda retries the event",
+        };
+        let message = if message.is_empty() { String::new() } else { format!(": {message}") };
+        return FetchError::Failed(AwsError { call, reason: format!("HTTP {status} {code}{message} ({hint})") });
     }
     FetchError::Failed(AwsError { call, reason: DisplayErrorContext(&err).to_string() })
 }

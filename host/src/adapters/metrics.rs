@@ -15,6 +15,8 @@ pub const NAMESPACE: &str = "NGS360/OmicsRunEvents";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackMetric {
     Sent,
+    /// Sent after the run's start was reported first (a lost or late RUNNING event).
+    Healed,
     Skipped,
     /// Rejected for good by the WES API (404 naming the run, 409, 422): the event stays
     /// archived.
@@ -67,6 +69,7 @@ impl Emf {
             ("ArchiveAlreadyThere", "Count"),
             ("ArchiveFailed", "Count"),
             ("CallbackSent", "Count"),
+            ("CallbackHealed", "Count"),
             ("CallbackSkipped", "Count"),
             ("CallbackRejected", "Count"),
             ("CallbackFailed", "Count"),
@@ -92,7 +95,8 @@ impl Emf {
             "ArchiveWritten": count(m.archive == Some(Archived::Written)),
             "ArchiveAlreadyThere": count(m.archive == Some(Archived::AlreadyThere)),
             "ArchiveFailed": count(m.archive_failed),
-            "CallbackSent": count(m.callback == Some(CallbackMetric::Sent)),
+            "CallbackSent": count(matches!(m.callback, Some(CallbackMetric::Sent | CallbackMetric::Healed))),
+            "CallbackHealed": count(m.callback == Some(CallbackMetric::Healed)),
             "CallbackSkipped": count(m.callback == Some(CallbackMetric::Skipped)),
             "CallbackRejected": count(m.callback == Some(CallbackMetric::Rejected)),
             "CallbackFailed": count(m.callback == Some(CallbackMetric::Failed)),

@@ -15,6 +15,34 @@ pub async fn get_run(client: &aws_sdk_omics::Client, run_id: &str) -> Result<Val
     Ok(run_json(&out))
 }
 
+/// A run as ListRuns lists it: enough to tell whether its status falls in a window.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub id: String,
+    pub status: String,
+    /// When its status dates from: its stop, else its start, else its creation.
+    pub status_time: Option<std::time::SystemTime>,
+}
+
+/// Every run of the account and region, over all pages of ListRuns.
+pub async fn list_runs(client: &aws_sdk_omics::Client) -> Result<Vec<RunSummary>, FetchError> {
+    let mut runs = Vec::new();
+    let mut pages = client.list_runs().max_results(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sort("ListRuns", e))?;
+        for item in page.items() {
+            let Some(id) = item.id() else { continue };
+            let time = item.stop_time().or(item.start_time()).or(item.creation_time());
+            runs.push(RunSummary {
+                id: id.to_owned(),
+                status: item.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status_time: time.and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+            });
+        }
+    }
+    Ok(runs)
+}
+
 /// ListRunTasks' largest page.
 const PAGE: u32 = 100;
 

@@ -17,14 +17,14 @@ pub const KEY_HEADER: &str = "X-Internal-API-Key";
 pub struct WesClient {
     http: reqwest::Client,
     url: String,
-    key: Option<ApiKey>,
+    key: ApiKey,
     timeout: Duration,
 }
 
 impl WesClient {
     /// A client with `timeout` for each whole request (connect, send, answer) and no
     /// redirects (a POST must not silently become a GET elsewhere).
-    pub fn new(url: String, key: Option<ApiKey>, timeout: Duration) -> Result<WesClient, InitError> {
+    pub fn new(url: String, key: ApiKey, timeout: Duration) -> Result<WesClient, InitError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -41,11 +41,15 @@ impl WesClient {
 
     /// Replaces the key wherever a server echoed it.
     fn scrub(&self, text: &str) -> String {
-        match &self.key {
-            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "***"),
-            _ => text.to_owned(),
-        }
+        if self.key.expose().is_empty() { text.to_owned() } else { text.replace(self.key.expose(), "***") }
     }
+}
+
+/// FastAPI's 404 for a path that no route serves: `{"detail": "Not Found"}` exactly (a 404
+/// about a run names the run).
+fn no_such_route(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|v| v.as_object().is_some_and(|o| o.len() == 1) && v["detail"] == "Not Found")
 }
 
 /// The first 200 characters of a response body, on one line.
@@ -61,15 +65,17 @@ fn excerpt(body: &str) -> String {
 impl Notifier for WesClient {
     async fn notify(&self, record: &str) -> Result<Delivery, CallbackError> {
         let url = || self.url.clone();
-        let mut request = self.http.post(&self.url).header(CONTENT_TYPE, "application/json").body(record.to_owned());
-        if let Some(key) = &self.key {
-            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| CallbackError::Transport {
-                url: url(),
-                reason: "the callback key is not a valid header value".into(),
-            })?;
-            value.set_sensitive(true);
-            request = request.header(KEY_HEADER, value);
-        }
+        let mut key = HeaderValue::from_str(self.key.expose()).map_err(|_| CallbackError::Transport {
+            url: url(),
+            reason: "the callback key is not a valid header value".into(),
+        })?;
+        key.set_sensitive(true);
+        let request = self
+            .http
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(KEY_HEADER, key)
+            .body(record.to_owned());
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Err(CallbackError::Timeout { url: url(), after: self.timeout }),
@@ -84,7 +90,10 @@ impl Notifier for WesClient {
         };
         let excerpt = self.scrub(&excerpt(&body));
         match status {
-            200..=299 => Ok(Delivery::Accepted(status)),
+            200..=299 => Ok(Delivery::Accepted { status, excerpt }),
+            // The web framework's own answer for a path it does not serve: `API_SERVER` is
+            // wrong, which is not a verdict on this event.
+            404 if no_such_route(&body) => Err(CallbackError::NoRoute { url: url(), excerpt }),
             404 | 409 | 422 => Ok(Delivery::Rejected { status, excerpt }),
             400 => Err(CallbackError::Transition { excerpt }),
             _ => Err(CallbackError::Status { status, excerpt }),
@@ -97,6 +106,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_frameworks_own_404_is_told_from_one_about_a_run() {
+        assert!(no_such_route(r#"{"detail":"Not Found"}"#));
+        assert!(no_such_route(r#"{"detail": "Not Found"}"#));
+        assert!(!no_such_route(r#"{"detail":"Workflow run 0b5c3f0e-6a36-4b0e-9d43-64c4a4f0a0e1 not found"}"#));
+        assert!(!no_such_route("Not Found"));
+        assert!(!no_such_route(r#"{"detail":"Not Found","run":"x"}"#));
+    }
+
+    #[test]
     fn excerpts_are_short_single_lines() {
         assert_eq!(excerpt("a\n  b\tc"), "a b c");
         let long = "x".repeat(500);
@@ -105,8 +123,8 @@ mod tests {
 
     #[test]
     fn echoed_keys_are_scrubbed() {
-        let c = WesClient::new("http://127.0.0.1:1/x".into(), Some(ApiKey::new("k3y".into())), Duration::from_secs(1))
-            .unwrap();
+        let c =
+            WesClient::new("http://127.0.0.1:1/x".into(), ApiKey::new("k3y".into()), Duration::from_secs(1)).unwrap();
         assert_eq!(c.scrub("bad key k3y given"), "bad key *** given");
     }
 }

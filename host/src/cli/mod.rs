@@ -6,12 +6,16 @@
 //! - `check.rs`: every fixture case through a guest (and `cases.rs`: reading cases,
 //!   comparing records);
 //! - `compile.rs`: precompiling a component;
-//! - `process.rs`: one event through the whole pipeline, as Lambda would run it.
+//! - `process.rs`: one event through the whole pipeline, as Lambda would run it;
+//! - `reconcile.rs`: runs' current status rebuilt from HealthOmics and processed;
+//! - `replay.rs`: dead letters (the queue, or saved files) through the pipeline.
 
 mod cases;
 mod check;
 mod compile;
 mod process;
+mod reconcile;
+mod replay;
 mod transform;
 
 use std::path::PathBuf;
@@ -68,6 +72,45 @@ pub enum Command {
         /// The event (JSON).
         event: PathBuf,
     },
+    /// Replay dead letters through the same pipeline as the function.
+    ///
+    /// From the dead-letter queue (`--queue`), or saved files (a file, or a directory of
+    /// `.json` files): Lambda's on-failure records, SNS notifications, or events. Oldest
+    /// event time first. A message is deleted only once its event succeeded; the others
+    /// stay in the queue and are printed with their error. Configured by the same
+    /// environment as `process`. Exits 1 if any remain.
+    Replay {
+        /// The dead-letter queue's URL.
+        #[arg(long, value_name = "QUEUE_URL", conflicts_with = "files", required_unless_present = "files")]
+        queue: Option<String>,
+        /// Saved dead letters: files, or directories of .json files.
+        #[arg(value_name = "FILE|DIR")]
+        files: Vec<PathBuf>,
+        /// List the dead letters; replay and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// At most this many.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+    },
+    /// Rebuild runs' current status from HealthOmics and process it (behaviour §9).
+    ///
+    /// Lists every run (ListRuns, every page); for each whose status dates from within the
+    /// window, reads it (GetRun) and processes it as an `ngs360.reconcile` event, like the
+    /// function would: archived, and reported to the WES API. Reconciling twice changes
+    /// nothing. Configured by the same environment as `process`. Prints one line per run on
+    /// stderr and a summary on stdout; exits 1 if any run failed.
+    Reconcile {
+        /// How far back: 26h, 90m, 7d, 3600s.
+        #[arg(long, value_name = "DURATION")]
+        since: String,
+        /// The window's end, an RFC 3339 time (default: now).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// List what would be processed; archive and call back nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Precompile a component for this host version; prints the sha256 to pin.
     Compile {
         /// The component (.wasm).
@@ -89,6 +132,14 @@ pub async fn run(command: Command) -> ExitCode {
         }
         Command::Check { component, fixtures } => check::run(&component, &fixtures).await,
         Command::Process { event } => process::run(&event).await,
+        Command::Replay { queue, files, dry_run, max } => {
+            let source = match queue {
+                Some(url) => replay::Source::Queue(url),
+                None => replay::Source::Paths(files),
+            };
+            replay::run(source, dry_run, max).await
+        }
+        Command::Reconcile { since, until, dry_run } => reconcile::run(&since, until.as_deref(), dry_run).await,
         Command::Compile { component, output, target } => compile::run(&component, &output, target.as_deref()).await,
     }
 }

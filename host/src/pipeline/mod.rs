@@ -10,6 +10,7 @@
 //! - `mod.rs` (here): the `Handler` that does the rest, and what it reports.
 
 mod key;
+pub mod reconcile;
 mod shape;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::{Instant, SystemTime};
 use tracing::{Instrument, error, info, warn};
 
 pub use key::ArchiveTarget;
-pub use shape::{Admission, RunEvent, admit, event_span};
+pub use shape::{Admission, RunEvent, Shaped, admit, event_span};
 
 use crate::adapters::metrics::{CallbackMetric, Emf, EventMetrics};
 use crate::adapters::refresh::{GuestSlot, Refresher};
@@ -31,6 +32,8 @@ use crate::sandbox::{Callback, Guest, Outcome};
 pub enum CallbackOutcome {
     /// 2xx.
     Sent(u16),
+    /// 2xx after the run's start was reported first (the WES run was still queued there).
+    Healed(u16),
     /// Not sent: the guest said why (no `WESRunId`, DELETED, ...).
     Skipped(String),
     /// Rejected for good by the WES API (404 naming the run, 409, 422).
@@ -42,6 +45,7 @@ impl CallbackOutcome {
     pub fn describe(&self) -> String {
         match self {
             CallbackOutcome::Sent(code) => format!("sent (HTTP {code})"),
+            CallbackOutcome::Healed(code) => format!("sent (HTTP {code}) after reporting the run's start"),
             CallbackOutcome::Skipped(why) => format!("skipped: {why}"),
             CallbackOutcome::Rejected(code) => format!("rejected by the WES API (HTTP {code})"),
         }
@@ -52,7 +56,15 @@ impl CallbackOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
     Ignored(String),
-    Processed { status: String, uri: String, archived: Archived, callback: CallbackOutcome, guest: String },
+    Processed {
+        status: String,
+        uri: String,
+        archived: Archived,
+        callback: CallbackOutcome,
+        /// The WES API's answer to the callback, in short ("No state change", ...).
+        answer: Option<String>,
+        guest: String,
+    },
 }
 
 impl Report {
@@ -64,7 +76,7 @@ impl Report {
                 "body": format!("Event ignored: {why}"),
                 "outcome": "ignored",
             }),
-            Report::Processed { status, uri, archived, callback, guest } => serde_json::json!({
+            Report::Processed { status, uri, archived, callback, guest, .. } => serde_json::json!({
                 "statusCode": 200,
                 "body": format!("Event processed, status: {status} -> {uri}"),
                 "outcome": "processed",
@@ -93,9 +105,15 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
     /// Processes one event. `Ok` only when the invocation should succeed. With `metrics`
     /// set, writes the event's EMF line, whatever the outcome.
     pub async fn handle(&self, event: Arc<[u8]>) -> Result<Report, Error> {
+        self.handle_with(event, &self.enricher).await
+    }
+
+    /// [`Handler::handle`], with the guest's inputs from `enricher` (a reconciliation has
+    /// the run's description at hand already).
+    pub async fn handle_with<F: Enricher>(&self, event: Arc<[u8]>, enricher: &F) -> Result<Report, Error> {
         let started = Instant::now();
         let mut m = EventMetrics { status: "INVALID".into(), ..EventMetrics::default() };
-        let result = self.handle_measured(event, started, &mut m).await;
+        let result = self.handle_measured(event, enricher, started, &mut m).await;
         m.failed = result.is_err();
         m.total = started.elapsed();
         if let Some(emf) = &self.metrics {
@@ -104,13 +122,19 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         result
     }
 
-    async fn handle_measured(&self, event: Arc<[u8]>, started: Instant, m: &mut EventMetrics) -> Result<Report, Error> {
+    async fn handle_measured<F: Enricher>(
+        &self,
+        event: Arc<[u8]>,
+        enricher: &F,
+        started: Instant,
+        m: &mut EventMetrics,
+    ) -> Result<Report, Error> {
         let guest = self.guest.current();
         m.guest = Some(guest.label());
         if let Some(refresher) = &self.refresher {
             refresher.poke();
         }
-        let run = match admit(&guest, event).await {
+        let run = match admit(&guest, event.clone()).await {
             Ok(Admission::Run(run)) => run,
             Ok(Admission::Ignored { reason, guest_time }) => {
                 m.status = "IGNORED".into();
@@ -129,10 +153,10 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         m.event_id = id.event_id.clone();
         let span = event_span(id, &guest.label());
         async {
-            let (shaped, guest_time) = run.shape_timed(&self.enricher).await;
+            let (shaped, guest_time) = run.shape_timed(enricher).await;
             m.guest_time = guest_time;
             let result = match shaped {
-                Ok(outcome) => self.finish(&guest, outcome, started, m).await,
+                Ok(shaped) => self.finish(&guest, shaped, &event, started, m).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
@@ -148,10 +172,12 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
     async fn finish(
         &self,
         guest: &Guest,
-        outcome: Outcome,
+        shaped: Shaped,
+        event: &[u8],
         started: Instant,
         m: &mut EventMetrics,
     ) -> Result<Report, Error> {
+        let Shaped { outcome, run } = shaped;
         m.enrichment_errors = outcome.enrichment_errors.len();
         for e in &outcome.enrichment_errors {
             warn!("enrichment error: {e}");
@@ -164,13 +190,18 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         let send = matches!(outcome.callback, Callback::Send);
         let body = outcome.record.clone().into_bytes();
         let (archived, delivered) = tokio::join!(self.archive.put_new(&self.target.bucket, &key, body), async {
-            if send { Some(self.notifier.notify(&outcome.record).await) } else { None }
+            if send { Some(self.deliver(guest, &outcome, run.as_deref(), event).await) } else { None }
         });
+        let answer = match &delivered {
+            Some(Ok(Delivered { delivery: Delivery::Accepted { excerpt, .. }, .. })) => Some(excerpt.clone()),
+            _ => None,
+        };
         let callback = callback_outcome(&outcome.callback, delivered);
         m.archive = archived.as_ref().ok().copied();
         m.archive_failed = archived.is_err();
         m.callback = Some(match &callback {
             Ok(CallbackOutcome::Sent(_)) => CallbackMetric::Sent,
+            Ok(CallbackOutcome::Healed(_)) => CallbackMetric::Healed,
             Ok(CallbackOutcome::Skipped(_)) => CallbackMetric::Skipped,
             Ok(CallbackOutcome::Rejected(_)) => CallbackMetric::Rejected,
             Err(_) => CallbackMetric::Failed,
@@ -184,19 +215,120 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
                         info!(archive = %uri, guest = %guest.label(), elapsed_ms, "archive already there (re-delivery)")
                     }
                 }
-                Ok(Report::Processed { status: outcome.identity.status, uri, archived, callback, guest: guest.label() })
+                Ok(Report::Processed {
+                    status: outcome.identity.status,
+                    uri,
+                    archived,
+                    callback,
+                    answer,
+                    guest: guest.label(),
+                })
             }
             (Ok(_), Err(callback)) => Err(Error::Callback(callback)),
             (Err(archive), Ok(_)) => Err(Error::Archive(archive)),
             (Err(archive), Err(callback)) => Err(Error::ArchiveAndCallback { archive, callback }),
         }
     }
+
+    /// Posts the record (behaviour §7). When the WES API refuses a terminal status as an
+    /// invalid transition, the run is still queued there (its RUNNING event was lost or is
+    /// late): report the start its description proves, then post the record again.
+    async fn deliver(
+        &self,
+        guest: &Guest,
+        outcome: &Outcome,
+        run: Option<&str>,
+        event: &[u8],
+    ) -> Result<Delivered, CallbackError> {
+        let status = outcome.identity.status.as_str();
+        match self.notifier.notify(&outcome.record).await {
+            Err(CallbackError::Transition { excerpt }) if matches!(status, "COMPLETED" | "FAILED" | "CANCELLED") => {
+                warn!(
+                    "the WES API refused {status} as a state transition (HTTP 400: {excerpt}): the run is still \
+                     queued there; reporting its start first"
+                );
+                let start = self.start_record(guest, outcome, run, event).await?;
+                match self.notifier.notify(&start).await? {
+                    Delivery::Accepted { status: code, .. } => info!(http_status = code, "the run's start accepted"),
+                    Delivery::Rejected { status: code, excerpt } => {
+                        return Err(CallbackError::Heal(format!(
+                            "the run's start was rejected (HTTP {code}: {excerpt})"
+                        )));
+                    }
+                }
+                self.notifier.notify(&outcome.record).await.map(|d| Delivered { delivery: d, healed: true })
+            }
+            other => other.map(|d| Delivered { delivery: d, healed: false }),
+        }
+    }
+
+    /// The record of the start a heal reports: the run's description as a reconciled event,
+    /// status RUNNING, at GetRun's `startTime` (else the event's time), its id the event's
+    /// followed by `:started`, shaped by the guest like any event. It is not archived.
+    async fn start_record(
+        &self,
+        guest: &Guest,
+        outcome: &Outcome,
+        run: Option<&str>,
+        event: &[u8],
+    ) -> Result<String, CallbackError> {
+        let heal = |why: String| CallbackError::Heal(why);
+        let run: serde_json::Value = run
+            .and_then(|r| serde_json::from_str(r).ok())
+            .ok_or_else(|| heal("the run's description (GetRun) is not at hand".into()))?;
+        let event: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+        let time = run.get("startTime").or(event.get("time")).and_then(|t| t.as_str()).map(str::to_owned);
+        let id =
+            outcome.identity.event_id.clone().or_else(|| event.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+        let overrides =
+            reconcile::Overrides { status: Some("RUNNING".into()), time, id: id.map(|id| format!("{id}:started")) };
+        let start =
+            reconcile::run_event(&run, &overrides).ok_or_else(|| heal("the run's description has no id".into()))?;
+        let known = KnownRun(run.to_string());
+        let shaped = match admit(guest, start.to_string().into_bytes().into()).await {
+            Ok(Admission::Run(start)) => start.shape(&known).await,
+            Ok(Admission::Ignored { reason, .. }) => {
+                return Err(heal(format!("the guest ignored the start: {reason}")));
+            }
+            Err(e) => Err(e),
+        };
+        let outcome = shaped.map_err(|e| heal(format!("shaping the start: {e}")))?;
+        match outcome.callback {
+            Callback::Send => Ok(outcome.record),
+            Callback::Skip(why) => Err(heal(format!("the guest would not send the start: {why}"))),
+        }
+    }
+}
+
+/// A posted record, and whether the run's start had to be reported first.
+struct Delivered {
+    delivery: Delivery,
+    healed: bool,
+}
+
+/// The enrichment port for a start a heal reports: the run's description is at hand.
+struct KnownRun(String);
+
+impl Enricher for KnownRun {
+    async fn run(&self, _run_id: &str) -> crate::ports::Fetched<String> {
+        Ok(Some(self.0.clone()))
+    }
+    async fn tasks(
+        &self,
+        _run_id: &str,
+        _request: crate::sandbox::TaskRequest,
+    ) -> crate::ports::Fetched<crate::sandbox::TaskList> {
+        Ok(None)
+    }
+    async fn outputs(&self, _uri: &str) -> crate::ports::Fetched<Vec<u8>> {
+        Ok(None)
+    }
 }
 
 /// The callback's outcome from the guest's decision and the WES API's answer.
 fn callback_outcome(
     decision: &Callback,
-    delivered: Option<Result<Delivery, CallbackError>>,
+    delivered: Option<Result<Delivered, CallbackError>>,
 ) -> Result<CallbackOutcome, CallbackError> {
     match (decision, delivered) {
         (Callback::Skip(why), _) => {
@@ -204,11 +336,11 @@ fn callback_outcome(
             info!("callback skipped: {why}");
             Ok(CallbackOutcome::Skipped(why))
         }
-        (Callback::Send, Some(Ok(Delivery::Accepted(code)))) => {
-            info!(http_status = code, "callback accepted");
-            Ok(CallbackOutcome::Sent(code))
+        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Accepted { status, excerpt }, healed }))) => {
+            info!(http_status = status, answer = %excerpt, "callback accepted");
+            Ok(if healed { CallbackOutcome::Healed(status) } else { CallbackOutcome::Sent(status) })
         }
-        (Callback::Send, Some(Ok(Delivery::Rejected { status, excerpt }))) => {
+        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Rejected { status, excerpt }, .. }))) => {
             error!(http_status = status, body = %excerpt, "the WES API rejected the event for good; it stays archived");
             Ok(CallbackOutcome::Rejected(status))
         }

@@ -44,16 +44,23 @@ impl RunEvent {
 
     /// Fetches what the guest asked for (concurrently), and lets it shape the record.
     pub async fn shape<E: Enricher>(self, enricher: &E) -> Result<Outcome, Error> {
-        self.shape_timed(enricher).await.0
+        self.shape_timed(enricher).await.0.map(|s| s.outcome)
     }
 
-    /// [`RunEvent::shape`], with the time spent in the guest (its plan included).
-    pub async fn shape_timed<E: Enricher>(self, enricher: &E) -> (Result<Outcome, Error>, Duration) {
+    /// [`RunEvent::shape`], with what was fetched of the run and the time spent in the guest
+    /// (its plan included).
+    pub async fn shape_timed<E: Enricher>(self, enricher: &E) -> (Result<Shaped, Error>, Duration) {
         let RunEvent { session, plan } = self;
         let mut guest_time = session.busy();
         let result = enrich_and_transform(session, plan, enricher, &mut guest_time).await;
         (result, guest_time)
     }
+}
+
+/// A shaped event, and the run's description it was shaped with (GetRun's JSON).
+pub struct Shaped {
+    pub outcome: Outcome,
+    pub run: Option<String>,
 }
 
 /// Fetches what the plan asks for, then lets the guest shape the record; `guest_time`
@@ -63,7 +70,7 @@ async fn enrich_and_transform<E: Enricher>(
     plan: FetchPlan,
     enricher: &E,
     guest_time: &mut Duration,
-) -> Result<Outcome, Error> {
+) -> Result<Shaped, Error> {
     debug!(get_run = plan.get_run, tasks = ?plan.tasks, outputs = ?plan.outputs, "the guest's plan");
     let task_request = plan.tasks.map(|t| TaskRequest { limit: t.limit.min(TASKS_MAX), failed: t.failed });
     let run_id = plan.identity.run_id.as_str();
@@ -111,7 +118,7 @@ async fn enrich_and_transform<E: Enricher>(
     if !stderr.is_empty() {
         debug!(guest_stderr = %stderr, "the guest wrote to stderr");
     }
-    Ok(outcome?)
+    Ok(Shaped { outcome: outcome?, run: context.run })
 }
 
 /// The span for one event: run id, status, event id and the guest on every line.

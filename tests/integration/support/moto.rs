@@ -1,5 +1,5 @@
-//! moto's server (from PyPI, `moto[server]`): S3 and Secrets Manager on loopback, one per
-//! test process, driven through the real AWS SDK clients.
+//! moto's server (from PyPI, `moto[server]`): S3, SQS and Secrets Manager on loopback, one
+//! per test process, driven through the real AWS SDK clients.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -62,6 +62,20 @@ pub async fn bucket(tag: &str) -> String {
     name
 }
 
+/// An SQS client on moto.
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config(&moto().url).await)
+}
+
+/// A fresh queue with a unique name; its URL.
+pub async fn queue(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("q-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let out = sqs().await.create_queue().queue_name(&name).send().await.expect("create queue");
+    out.queue_url().unwrap().to_owned()
+}
+
 /// The environment a child process needs to reach the loopback peers and nothing else.
 pub fn aws_env(omics_url: &str) -> Vec<(String, String)> {
     let url = &moto().url;
@@ -72,6 +86,7 @@ pub fn aws_env(omics_url: &str) -> Vec<(String, String)> {
         ("AWS_SESSION_TOKEN", "testing"),
         ("AWS_ENDPOINT_URL_S3", url),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", url),
+        ("AWS_ENDPOINT_URL_SQS", url),
         ("AWS_ENDPOINT_URL_OMICS", omics_url),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),

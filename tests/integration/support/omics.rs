@@ -1,5 +1,5 @@
 //! A HealthOmics test server speaking the service's REST JSON protocol for the calls the
-//! processor makes (`GET /run/{id}`, `GET /run/{id}/task`), driven by the real
+//! processor makes (`GET /run` (ListRuns), `GET /run/{id}`, `GET /run/{id}/task`), driven by the real
 //! aws-sdk-omics client. Requests must be SigV4-signed; task lists honour `maxResults` (at
 //! most 100, as the service) and the `status` filter, and come in pages with a
 //! `nextToken`. A run's tasks can be listed ones or generated on the fly (for runs of
@@ -39,8 +39,9 @@ impl Omics {
         let runs: Arc<Mutex<HashMap<String, Run>>> = Arc::default();
         let table = runs.clone();
         let server = Server::start(move |req| {
+            let listed = (req.method == "GET" && req.path() == "/run").then(|| list_runs(&table.lock().unwrap(), &req));
             let run = run_of(&req).and_then(|id| table.lock().unwrap().get(&id).cloned());
-            async move { answer(run.as_ref(), &req) }
+            async move { listed.unwrap_or_else(|| answer(run.as_ref(), &req)) }
         })
         .await;
         Omics { server, runs }
@@ -69,6 +70,36 @@ pub fn task(i: usize, failed: bool) -> Value {
 
 fn error(status: u16, kind: &str, message: &str) -> Response {
     Response::json(status, &json!({ "message": message })).header("x-amzn-errortype", kind)
+}
+
+/// ListRuns' items: the runs' ids, statuses, names and times, in pages of `maxResults`
+/// (at most 100).
+fn list_runs(runs: &HashMap<String, Run>, req: &Request) -> Response {
+    let mut listed: Vec<Value> = runs
+        .iter()
+        .filter_map(|(id, run)| {
+            let run = match run {
+                Run::Found { run, .. } | Run::Generated { run, .. } | Run::TasksFail { run, .. } => run,
+                Run::Fails { .. } => return None,
+            };
+            let mut item = json!({"id": id});
+            for key in ["arn", "status", "name", "workflowId", "creationTime", "startTime", "stopTime"] {
+                if let Some(v) = run.get(key) {
+                    item[key] = v.clone();
+                }
+            }
+            Some(item)
+        })
+        .collect();
+    listed.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let size = req.query("maxResults").and_then(|m| m.parse().ok()).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let at: usize = req.query("startingToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let end = (at + size).min(listed.len());
+    let mut page = json!({ "items": listed[at.min(end)..end] });
+    if end < listed.len() {
+        page["nextToken"] = Value::from(end.to_string());
+    }
+    Response::json(200, &page)
 }
 
 fn run_of(req: &Request) -> Option<String> {

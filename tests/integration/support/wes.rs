@@ -1,8 +1,19 @@
-//! A WES API test server that enforces the published contract of
-//! `POST {prefix}/internal/callbacks/omics-state-change`: the `X-Internal-API-Key` header
-//! (403 on a wrong or missing key), a JSON body, and the field limits of behaviour §3
-//! (422 when broken). It can be told to answer 400, 404, 500, or to hang.
+//! A WES API test server that enforces the published contract of the NGS360 WES API's
+//! `POST /internal/callbacks/omics-state-change` (behaviour §3, §7), mounted at the
+//! service's root as the real service mounts it:
+//!
+//! - the `X-Internal-API-Key` header: missing is FastAPI's 422, wrong is 401;
+//! - a JSON body with the field limits of §3 (422 otherwise; DELETED is not a status);
+//! - per WES run, its state and the service's state machine: QUEUED -> INITIALIZING,
+//!   RUNNING, CANCELED; INITIALIZING -> RUNNING, CANCELED, EXECUTOR_ERROR; RUNNING ->
+//!   COMPLETE, EXECUTOR_ERROR, CANCELED; the same state is a 200 "No state change", a
+//!   terminal run a 200 that changes nothing, an event already processed a 200, any other
+//!   move a 400; an unknown run a 404 that names it;
+//! - any other path: the framework's 404 `{"detail": "Not Found"}`.
+//!
+//! It can also be told to fail (500) or hang, to play a WES API that is down.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,18 +25,15 @@ use super::http::{Request, Response, Server};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Normal,
-    /// 400: invalid state transition.
-    Transition,
-    /// 404: unknown WES run.
-    NotFound,
-    /// 500.
+    /// 500 to everything.
     Broken,
     /// Never answers.
     Hang,
+    /// 400 to every state change (a run the server will not move).
+    Stuck,
 }
 
-pub const PREFIX: &str = "/ga4gh/wes/v1";
-pub const PATH: &str = "/ga4gh/wes/v1/internal/callbacks/omics-state-change";
+pub const PATH: &str = "/internal/callbacks/omics-state-change";
 const STATUSES: [&str; 11] = [
     "COMPLETED",
     "FAILED",
@@ -40,52 +48,129 @@ const STATUSES: [&str; 11] = [
     "UNKNOWN",
 ];
 
+#[derive(Default)]
+struct State {
+    mode: Option<Mode>,
+    /// WES run id to its state.
+    runs: HashMap<String, &'static str>,
+    /// Event ids already processed.
+    seen: HashSet<String>,
+    /// Bodies answered with a 2xx.
+    accepted: Vec<Value>,
+    /// Every state a run went through, in order.
+    history: Vec<(String, &'static str)>,
+}
+
 pub struct Wes {
     pub server: Server,
-    mode: Arc<Mutex<Mode>>,
-    accepted: Arc<Mutex<Vec<Value>>>,
+    prefix: String,
+    state: Arc<Mutex<State>>,
+}
+
+/// The WES runs the tests' events name (the fixtures' `WESRunId` tags, and the pipeline
+/// tests' run).
+fn known_runs() -> Vec<String> {
+    let mut runs = vec![crate::pipeline::WES_RUN.to_owned()];
+    for f in super::Fixture::all() {
+        if let Some(id) = f.context.pointer("/run/tags/WESRunId").and_then(Value::as_str) {
+            runs.push(id.to_owned());
+        }
+    }
+    runs
 }
 
 impl Wes {
+    /// A service mounted at the root of its URL, where the tests' WES runs are RUNNING (as
+    /// if their RUNNING events had been delivered); `submit` queues a run afresh.
     pub async fn start(key: &str) -> Wes {
-        let mode = Arc::new(Mutex::new(Mode::Normal));
-        let accepted: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let (m, a, key) = (mode.clone(), accepted.clone(), key.to_owned());
+        Wes::start_under(key, "").await
+    }
+
+    /// A service a proxy mounts under `prefix` (such as `/wes`).
+    pub async fn start_under(key: &str, prefix: &str) -> Wes {
+        let state: Arc<Mutex<State>> = Arc::default();
+        state.lock().unwrap().runs = known_runs().into_iter().map(|r| (r, "RUNNING")).collect();
+        let (st, key, route) = (state.clone(), key.to_owned(), format!("{prefix}{PATH}"));
         let server = Server::start(move |req| {
-            let (m, a, key) = (m.clone(), a.clone(), key.clone());
+            let (st, key, route) = (st.clone(), key.clone(), route.clone());
             async move {
-                let mode = *m.lock().unwrap();
+                let mode = st.lock().unwrap().mode.unwrap_or(Mode::Normal);
                 if mode == Mode::Hang {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
-                answer(&req, &key, mode, &a)
+                answer(&req, &key, &route, mode, &mut st.lock().unwrap())
             }
         })
         .await;
-        Wes { server, mode, accepted }
+        Wes { server, prefix: prefix.to_owned(), state }
     }
 
-    /// The `API_SERVER` value: the server's URL with the WES path prefix.
+    /// The `API_SERVER` value: the service's base URL.
     pub fn api_server(&self) -> String {
-        format!("{}{PREFIX}", self.server.url())
+        format!("{}{}", self.server.url(), self.prefix)
+    }
+
+    /// Submits a WES run: it is QUEUED until a callback moves it.
+    pub fn submit(&self, wes_run_id: &str) {
+        self.state.lock().unwrap().runs.insert(wes_run_id.to_owned(), "QUEUED");
+    }
+
+    /// A run's state.
+    pub fn run_state(&self, wes_run_id: &str) -> Option<&'static str> {
+        self.state.lock().unwrap().runs.get(wes_run_id).copied()
+    }
+
+    /// The states a run went through, in order.
+    pub fn history(&self, wes_run_id: &str) -> Vec<&'static str> {
+        self.state.lock().unwrap().history.iter().filter(|(r, _)| r == wes_run_id).map(|(_, s)| *s).collect()
     }
 
     pub fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
+        self.state.lock().unwrap().mode = Some(mode);
     }
 
-    /// Bodies the server accepted (2xx).
+    /// Bodies the server answered with a 2xx.
     pub fn accepted(&self) -> Vec<Value> {
-        self.accepted.lock().unwrap().clone()
+        self.state.lock().unwrap().accepted.clone()
     }
 }
 
-fn answer(req: &Request, key: &str, mode: Mode, accepted: &Mutex<Vec<Value>>) -> Response {
-    if req.method != "POST" || req.path() != PATH {
+/// A run status in the service's WES states.
+fn wes_state(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "PENDING" | "STARTING" | "RUNNING" | "STOPPING" => "RUNNING",
+        "COMPLETED" => "COMPLETE",
+        "FAILED" => "EXECUTOR_ERROR",
+        "CANCELLED" => "CANCELED",
+        _ => return None,
+    })
+}
+
+fn allowed(from: &str, to: &str) -> bool {
+    matches!(
+        (from, to),
+        ("QUEUED", "INITIALIZING" | "RUNNING" | "CANCELED")
+            | ("INITIALIZING", "RUNNING" | "CANCELED" | "EXECUTOR_ERROR")
+            | ("RUNNING", "COMPLETE" | "EXECUTOR_ERROR" | "CANCELED")
+    )
+}
+
+fn answer(req: &Request, key: &str, route: &str, mode: Mode, st: &mut State) -> Response {
+    if req.method != "POST" || req.path() != route {
         return Response::json(404, &json!({"detail": "Not Found"}));
     }
-    if req.header("x-internal-api-key") != Some(key) {
-        return Response::json(403, &json!({"detail": "Invalid or missing internal API key"}));
+    match req.header("x-internal-api-key") {
+        None => {
+            return Response::json(
+                422,
+                &json!({"detail": [{"type": "missing", "loc": ["header", "x-internal-api-key"], "msg": "Field required"}]}),
+            );
+        }
+        Some(k) if k != key => return Response::json(401, &json!({"detail": "Invalid internal API key"})),
+        Some(_) => {}
+    }
+    if mode == Mode::Broken {
+        return Response::json(500, &json!({"detail": "Internal Server Error"}));
     }
     if !req.header("content-type").is_some_and(|c| c.starts_with("application/json")) {
         return Response::json(415, &json!({"detail": "expected application/json"}));
@@ -97,18 +182,37 @@ fn answer(req: &Request, key: &str, mode: Mode, accepted: &Mutex<Vec<Value>>) ->
     if let Err(problem) = validate(&body) {
         return Response::json(422, &json!({"detail": [{"msg": problem}]}));
     }
-    match mode {
-        Mode::Normal => {
-            accepted.lock().unwrap().push(body);
-            Response::json(200, &json!({"status": "ok"}))
-        }
-        Mode::Transition => {
-            Response::json(400, &json!({"detail": "Invalid state transition from COMPLETED to RUNNING"}))
-        }
-        Mode::NotFound => Response::json(404, &json!({"detail": "WES run not found"})),
-        Mode::Broken => Response::json(500, &json!({"detail": "Internal Server Error"})),
-        Mode::Hang => unreachable!(),
+    let run = body["wes_run_id"].as_str().unwrap().to_owned();
+    let Some(current) = st.runs.get(&run).copied() else {
+        return Response::json(404, &json!({"detail": format!("Workflow run {run} not found")}));
+    };
+    let event_id = body.get("event_id").and_then(Value::as_str).map(str::to_owned);
+    if event_id.as_ref().is_some_and(|e| st.seen.contains(e)) {
+        st.accepted.push(body);
+        return Response::json(200, &json!({"message": "Event already processed"}));
     }
+    if mode == Mode::Stuck {
+        return Response::json(400, &json!({"detail": format!("Invalid state transition from {current} (stuck)")}));
+    }
+    let Some(to) = wes_state(body["status"].as_str().unwrap()) else {
+        return Response::json(422, &json!({"detail": [{"msg": "status: not a run status the service maps"}]}));
+    };
+    let message = if matches!(current, "COMPLETE" | "EXECUTOR_ERROR" | "CANCELED") {
+        "Run already in a terminal state"
+    } else if current == to {
+        "No state change"
+    } else if allowed(current, to) {
+        st.runs.insert(run.clone(), to);
+        st.history.push((run.clone(), to));
+        "State updated"
+    } else {
+        return Response::json(400, &json!({"detail": format!("Invalid state transition from {current} to {to}")}));
+    };
+    if let Some(e) = event_id {
+        st.seen.insert(e);
+    }
+    st.accepted.push(body);
+    Response::json(200, &json!({"message": message, "state": st.runs[&run]}))
 }
 
 fn validate(body: &Value) -> Result<(), String> {
