@@ -20,10 +20,12 @@ CARGO_LAMBDA_ARCH = $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64)
 ZIP = dist/ngs360-omics-$(ARCH).zip
 CAPABILITIES = CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
-.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test clean require-bucket rules
+.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test bench-arm64-hello clean require-bucket rules
 
 ## package: the deployment zip (bootstrap for $(ARCH), the guest precompiled inside it)
 package:
+	@# a native `cargo build --profile lambda` leaves its binary where cargo lambda makes a folder
+	@[ ! -f target/lambda/ngs360-omics ] || rm target/lambda/ngs360-omics
 	cargo lambda build --profile lambda $(CARGO_LAMBDA_ARCH) --package ngs360-omics --bin ngs360-omics --output-format zip
 	mkdir -p dist/lambda
 	cp target/lambda/ngs360-omics/bootstrap.zip $(ZIP)
@@ -84,6 +86,11 @@ lint:
 ## qemu-test: the packaged arm64 bootstrap under qemu-aarch64, driven by the test suite
 qemu-test:
 	NGS360_AARCH64_BOOTSTRAP=$(CURDIR)/dist/lambda/bootstrap cargo test --release --test suite -- --ignored qemu
+
+## bench-arm64-hello: the bare lambda_runtime hello world for arm64, as the package is built
+## (bench/run.sh --arm64 dist/lambda/bootstrap --arm64-hello target/lambda/hello/bootstrap)
+bench-arm64-hello:
+	cargo lambda build --profile lambda --arm64 --package ngs360-omics --example hello
 
 clean:
 	rm -rf dist

@@ -20,11 +20,13 @@ FULL = {
     "CreateLogGroup": "true",
     "CreateEventRule": "true",
     "VerboseLogging": "false",
+    "ApiServerCaFile": "/opt/ca/ngs360-internal-ca.pem",
+    "LayerArns": ["arn:aws:lambda:eu-west-1:111122223333:layer:ngs360-ca:1"],
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "111122223333",
 }
-BARE = dict(FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="")
+BARE = dict(FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="", ApiServerCaFile="", LayerArns=[""])
 PARAMS = FULL
 REFS = {"ApiServerAuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
         "DeadLetterQueue": "arn:aws:sns:eu-west-1:111122223333:DeadLetterQueue",
@@ -141,10 +143,30 @@ def grants(template, params):
     return granted, problems
 
 
+def function_setup(template, params):
+    """The function's environment variables and layers with `params`, as Lambda gets them."""
+    global PARAMS
+    PARAMS = params
+    conds = conditions(template)
+    (props,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    env = {k: v for k, v in evaluate(props["Environment"]["Variables"], conds).items() if v is not None}
+    return env, evaluate(props.get("Layers"), conds)
+
+
 def main():
     template = json.load(open(sys.argv[1]))
     problems = []
     counts = []
+    # The private CA: its file and the layer that carries it reach the function only when given.
+    for label, params, ca, layers in [
+        ("full", FULL, FULL["ApiServerCaFile"], FULL["LayerArns"]),
+        ("bare", BARE, None, None),
+    ]:
+        env, got_layers = function_setup(template, params)
+        if env.get("API_SERVER_CA_FILE") != ca:
+            problems.append(f"{label}: API_SERVER_CA_FILE is {env.get('API_SERVER_CA_FILE')!r}, expected {ca!r}")
+        if got_layers != layers:
+            problems.append(f"{label}: Layers is {got_layers!r}, expected {layers!r}")
     for label, params, expected in [("full", FULL, EXPECTED_FULL), ("bare", BARE, EXPECTED_BARE)]:
         granted, found = grants(template, params)
         problems += [f"{label}: {p}" for p in found]

@@ -33,7 +33,7 @@ impl fmt::Debug for ApiKey {
 pub enum KeySource {
     /// `AUTH_TOKEN`.
     Direct(ApiKey),
-    /// The Secrets Manager secret `ENV_SECRETS`, JSON key `AUTH_TOKEN`, read at cold start.
+    /// The Secrets Manager secret `ENV_SECRETS`, JSON key `AUTH_TOKEN`, read by the first callback (begun in the background at cold start).
     Secret(String),
 }
 
@@ -239,6 +239,12 @@ fn seconds(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: u
             .parse()
             .map_err(|_| ConfigError::Invalid { var: name, reason: format!("`{v}` is not a whole number of seconds") }),
     }
+}
+
+/// Whether the environment leaves the bundled guest in place (`GUEST_COMPONENT` unset or
+/// empty): the cold start starts loading it before the rest of the configuration is read.
+pub fn bundled_guest_in_env() -> bool {
+    std::env::var("GUEST_COMPONENT").map_or(true, |v| v.trim().is_empty())
 }
 
 /// `GUEST_COMPONENT`: `s3://bucket/key[?versionId=V]` or a path.

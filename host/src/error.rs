@@ -142,8 +142,8 @@ pub struct ArchiveError {
 pub enum CallbackError {
     #[error("callback to {url} timed out after {} s", .after.as_secs())]
     Timeout { url: String, after: Duration },
-    #[error("callback to {url} could not connect")]
-    Connect { url: String },
+    #[error("callback to {url} could not connect: {reason}")]
+    Connect { url: String, reason: String },
     #[error("callback to {url} failed: {reason}")]
     Transport { url: String, reason: String },
     #[error(
@@ -155,6 +155,8 @@ pub enum CallbackError {
     Transition { excerpt: String },
     #[error("could not report the run's start before its terminal status: {0}")]
     Heal(String),
+    #[error("the callback key could not be read: {0}")]
+    Key(String),
     #[error("the WES API answered HTTP {status}: {excerpt}")]
     Status { status: u16, excerpt: String },
 }

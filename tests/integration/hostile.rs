@@ -54,7 +54,7 @@ fn a_five_megabyte_string_inside_an_event_is_processed() {
 }
 
 async fn hostile(limits: Limits) -> Guest {
-    let runtime = Runtime::with_memory(limits.memory).unwrap();
+    let runtime = Runtime::new().unwrap();
     let bytes = std::fs::read(wasm::hostile()).unwrap();
     runtime.load(bytes, "hostile".into(), None, limits).await.unwrap()
 }

@@ -160,6 +160,55 @@ async fn the_lambda_runtime_loop_processes_events_end_to_end() {
     );
 }
 
+/// The key's secret is read after the first /next, in the background: one that cannot be
+/// read is an ERROR at the cold start, and each callback fails on it (the event is
+/// archived, the invocation fails, Lambda retries it), naming the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_key_secret_fails_the_callbacks_and_is_said_at_once() {
+    let api = RuntimeApi::start().await;
+    let omics = Omics::start().await;
+    let wes = Wes::start(KEY).await;
+    let archive = bucket("no-secret").await;
+    let f = Fixture::load("eventbridge-omics-run-running");
+    omics.set("4417021", omics::Run::Found { run: f.context["run"].clone(), tasks: vec![] });
+    let mut env = lambda_env(&api);
+    env.extend(aws_env(&omics.url()));
+    env.extend(
+        [
+            ("API_SERVER", wes.api_server()),
+            ("DATA_LAKE_BUCKET", archive.clone()),
+            ("ENV_SECRETS", "ngs360/omics/no-such-secret".into()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let (proc, _) = spawn(&env);
+    api.invoke("r-no-key", &f.event);
+    let Answer::Error(failed) = api.answer("r-no-key", Duration::from_secs(30)).await else {
+        panic!("the callback needs the key: {}", proc.stdout())
+    };
+    assert_eq!(failed["errorType"], "CallbackError");
+    let message = failed["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the callback key could not be read: the secret ngs360/omics/no-such-secret (ENV_SECRETS) cannot be read"
+        ),
+        "{message}"
+    );
+    assert!(wes.accepted().is_empty());
+    let key = f.expected["archive_key"].as_str().unwrap();
+    let archived = moto::s3().await.get_object().bucket(&archive).key(format!("omics-run-events/{key}")).send().await;
+    assert!(archived.is_ok(), "the event is archived before the callback");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stdout = proc.stdout();
+    let ready = stdout.lines().position(|l| l.contains(r#""message":"ready""#)).expect("ready");
+    let said = stdout
+        .lines()
+        .position(|l| l.contains(r#""level":"ERROR""#) && l.contains("no-such-secret"))
+        .expect("the secret's failure is logged");
+    assert!(said > ready, "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_variable_stops_the_cold_start_and_names_it() {
     let api = RuntimeApi::start().await;

@@ -12,6 +12,7 @@ mod hostile_lambda;
 mod lambda;
 mod large_runs;
 mod pipeline;
+mod private_ca;
 mod qemu;
 mod recovery;
 mod upgrade;

@@ -9,7 +9,8 @@ use ngs360_omics::adapters::aws;
 use ngs360_omics::adapters::enricher::AwsEnricher;
 use ngs360_omics::adapters::refresh::GuestSlot;
 use ngs360_omics::adapters::s3::S3Archive;
-use ngs360_omics::adapters::wes::WesClient;
+use ngs360_omics::adapters::tls;
+use ngs360_omics::adapters::wes::{KeyLoader, WesClient};
 use ngs360_omics::config::ApiKey;
 use ngs360_omics::error::{CallbackError, Error};
 use ngs360_omics::lambda::Function;
@@ -50,9 +51,15 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
         guest: GuestSlot::new(guest),
         refresher: None,
         metrics: None,
-        enricher: AwsEnricher { omics: omics_client, s3: s3.clone() },
-        archive: S3Archive { s3: s3.clone() },
-        notifier: WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap(),
+        enricher: AwsEnricher { omics: omics_client.into(), s3: s3.clone().into() },
+        archive: S3Archive { s3: s3.clone().into() },
+        notifier: WesClient::new(
+            url,
+            KeyLoader::Given(ApiKey::new(KEY.into())),
+            Duration::from_secs(1),
+            tls::client_config(None).unwrap(),
+        )
+        .unwrap(),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
     };
     tweak(&mut handler);
@@ -191,7 +198,13 @@ async fn connection_refused_fails_the_invocation() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let p = peers_with("refused", |h| {
         let url = format!("http://{closed}/internal/callbacks/omics-state-change");
-        h.notifier = WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap();
+        h.notifier = WesClient::new(
+            url,
+            KeyLoader::Given(ApiKey::new(KEY.into())),
+            Duration::from_secs(1),
+            tls::client_config(None).unwrap(),
+        )
+        .unwrap();
     })
     .await;
     let outputs = bucket("refused-out").await;
@@ -214,7 +227,13 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
     // A wrong key: 401, the invocation fails, and the key shows nowhere.
     let wrong = peers_with("callback-401", |h| {
         let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = WesClient::new(url, ApiKey::new("wrong-key-0001".into()), Duration::from_secs(1)).unwrap();
+        h.notifier = WesClient::new(
+            url,
+            KeyLoader::Given(ApiKey::new("wrong-key-0001".into())),
+            Duration::from_secs(1),
+            tls::client_config(None).unwrap(),
+        )
+        .unwrap();
     })
     .await;
     wrong.omics.set("8400002", omics::Run::Found { run: run_json("8400002", Some(WES_RUN)), tasks: vec![] });
@@ -226,7 +245,13 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
     // event; the invocation fails and the error names API_SERVER.
     let misrouted = peers_with("callback-route", |h| {
         let url = format!("{}/ga4gh/wes/v1/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = WesClient::new(url, ApiKey::new(KEY.into()), Duration::from_secs(1)).unwrap();
+        h.notifier = WesClient::new(
+            url,
+            KeyLoader::Given(ApiKey::new(KEY.into())),
+            Duration::from_secs(1),
+            tls::client_config(None).unwrap(),
+        )
+        .unwrap();
     })
     .await;
     misrouted.omics.set("8400003", omics::Run::Found { run: run_json("8400003", Some(WES_RUN)), tasks: vec![] });
@@ -247,7 +272,7 @@ async fn s3_unreachable_fails_the_invocation() {
             .force_path_style(true)
             .build(),
     );
-    let p = peers_with("s3-down", |h| h.archive = S3Archive { s3: dead }).await;
+    let p = peers_with("s3-down", |h| h.archive = S3Archive { s3: dead.into() }).await;
     let outputs = bucket("s3-down-out").await;
     p.omics.set("8500001", omics::Run::Found { run: run_json("8500001", Some(WES_RUN)), tasks: vec![] });
     let err = p.handler.handle(Arc::from(event("RUNNING", "8500001", "e-8500001", &outputs))).await.unwrap_err();

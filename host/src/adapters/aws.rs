@@ -14,9 +14,26 @@ use crate::error::{AwsError, FetchError};
 /// Loads region, credentials and endpoints from the environment (the standard AWS
 /// variables, `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL_OMICS` among them), with time
 /// limits on every call: a stalled AWS call fails the invocation (and Lambda retries it)
-/// instead of holding the function until its 15-minute timeout.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+/// instead of holding the function until its 15-minute timeout; and `http_client` (see
+/// `tls.rs`) for every call.
+///
+/// Lambda puts the region and the role's credentials in the environment; when they are
+/// there, they are used directly. Resolving them through the default chains (profiles,
+/// web identity, containers, IMDS) took 4.2-4.6 ms at every cold start, against 0.16 ms.
+/// Elsewhere (the commands on an operator's machine) the default chains apply.
+pub async fn sdk_config(http_client: aws_sdk_s3::config::SharedHttpClient) -> SdkConfig {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).http_client(http_client);
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"))
+        && env("AWS_ACCESS_KEY_ID").is_some()
+        && env("AWS_SECRET_ACCESS_KEY").is_some()
+    {
+        loader = loader
+            .region(aws_config::Region::new(region))
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
 }
 
 /// 3 s to connect, 10 s per attempt, 30 s per call with the SDK's retries.

@@ -14,9 +14,11 @@
 pub mod aws;
 pub mod context_file;
 pub mod enricher;
+pub mod lazy;
 pub mod metrics;
 pub mod omics;
 pub mod refresh;
 pub mod s3;
 pub mod secrets;
+pub mod tls;
 pub mod wes;

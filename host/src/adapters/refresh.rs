@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
+use super::lazy::Lazy;
 use super::metrics::Emf;
 use super::s3::{get_object, get_object_if_changed};
 use crate::config::GuestSource;
@@ -20,7 +21,7 @@ pub async fn load(
     runtime: &Runtime,
     source: &GuestSource,
     pinned: Option<&str>,
-    s3: Option<&aws_sdk_s3::Client>,
+    s3: &Lazy<aws_sdk_s3::Client>,
     limits: Limits,
 ) -> Result<(Guest, Option<String>), LoadError> {
     let origin = source.to_string();
@@ -32,14 +33,9 @@ pub async fn load(
                 .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?,
             None,
         ),
-        GuestSource::S3 { bucket, key, version_id } => {
-            let Some(s3) = s3 else {
-                return Err(LoadError::Read { origin, reason: "no S3 client".into() });
-            };
-            get_object(s3, bucket, key, version_id.as_deref())
-                .await
-                .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?
-        }
+        GuestSource::S3 { bucket, key, version_id } => get_object(s3.get().await, bucket, key, version_id.as_deref())
+            .await
+            .map_err(|e| LoadError::Read { origin: origin.clone(), reason: e.to_string() })?,
     };
     Ok((compile(runtime, bytes, origin, pinned, limits).await?, etag))
 }
@@ -49,7 +45,8 @@ pub async fn load(
 pub async fn load_named(runtime: &Runtime, name: &str, limits: Limits) -> Result<Guest, LoadError> {
     let source = if name == "bundled" { GuestSource::Bundled } else { GuestSource::Path(name.into()) };
     let pinned = std::env::var("GUEST_SHA256").ok().filter(|s| !s.trim().is_empty());
-    Ok(load(runtime, &source, pinned.as_deref().map(str::trim), None, limits).await?.0)
+    let no_s3: Lazy<aws_sdk_s3::Client> = Lazy::new(|| async { unreachable!("a path or the bundled guest") });
+    Ok(load(runtime, &source, pinned.as_deref().map(str::trim), &no_s3, limits).await?.0)
 }
 
 /// Compiles (or, when pinned, deserializes) a component and describes it.
@@ -94,7 +91,7 @@ impl GuestSlot {
 /// a check that fails or panics half-way leaves nothing behind: the next one starts afresh.
 pub struct Refresher {
     runtime: Runtime,
-    s3: aws_sdk_s3::Client,
+    s3: Lazy<aws_sdk_s3::Client>,
     bucket: String,
     key: String,
     pinned: Option<String>,
@@ -145,7 +142,7 @@ impl Refresher {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         runtime: Runtime,
-        s3: aws_sdk_s3::Client,
+        s3: Lazy<aws_sdk_s3::Client>,
         source: &GuestSource,
         pinned: Option<String>,
         limits: Limits,
@@ -203,7 +200,7 @@ impl Refresher {
             (state.loaded.clone(), state.refused.clone())
         };
         let ask = refused.clone().or(loaded.clone());
-        let fetched = get_object_if_changed(&self.s3, &self.bucket, &self.key, None, ask.as_deref()).await;
+        let fetched = get_object_if_changed(self.s3.get().await, &self.bucket, &self.key, None, ask.as_deref()).await;
         let (bytes, etag) = match fetched {
             Ok(None) => {
                 debug!(guest_source = %origin, "guest component unchanged");

@@ -6,6 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 
 use super::aws::sort;
+use super::lazy::Lazy;
 use crate::error::{ArchiveError, AwsError, FetchError};
 use crate::ports::{Archive, Archived};
 
@@ -77,13 +78,15 @@ pub fn parse_uri(uri: &str) -> Option<(&str, &str)> {
 /// The data lake in S3.
 #[derive(Clone)]
 pub struct S3Archive {
-    pub s3: aws_sdk_s3::Client,
+    pub s3: Lazy<aws_sdk_s3::Client>,
 }
 
 impl Archive for S3Archive {
     async fn put_new(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Archived, ArchiveError> {
         let result = self
             .s3
+            .get()
+            .await
             .put_object()
             .bucket(bucket)
             .key(key)

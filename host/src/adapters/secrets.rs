@@ -1,4 +1,5 @@
-//! The callback key from Secrets Manager (`ENV_SECRETS`), read once at cold start.
+//! The callback key from Secrets Manager (`ENV_SECRETS`), read once, in the
+//! background from the cold start on (`WesClient::read_key`); the first callback waits for it.
 
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;

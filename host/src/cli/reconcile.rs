@@ -28,7 +28,7 @@ pub async fn run(since: &str, until: Option<&str>, dry_run: bool) -> ExitCode {
     };
     let progress = |line: &str| eprintln!("{line}");
     let window = Window { since: until - since, until };
-    match reconcile::reconcile(&function, &function.enricher.omics, window, dry_run, &progress).await {
+    match reconcile::reconcile(&function, function.enricher.omics.get().await, window, dry_run, &progress).await {
         Ok(summary) => {
             println!("{}", serde_json::to_string_pretty(&summary).expect("a summary serialises"));
             if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }

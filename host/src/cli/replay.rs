@@ -78,7 +78,10 @@ pub async fn run(source: Source, dry_run: bool, max: Option<usize>) -> ExitCode 
         Err(e) => return fail(2, e),
     };
     let sqs = match &source {
-        Source::Queue(_) => Some(aws_sdk_sqs::Client::new(&aws::sdk_config().await)),
+        Source::Queue(_) => match crate::adapters::tls::Tls::from_env() {
+            Ok(tls) => Some(aws_sdk_sqs::Client::new(&aws::sdk_config(tls.aws()).await)),
+            Err(e) => return fail(2, e),
+        },
         Source::Paths(_) => None,
     };
     let (mut letters, unreadable) = match (&source, &sqs) {

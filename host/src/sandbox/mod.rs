@@ -1,6 +1,6 @@
-//! The sandbox: all wasmtime code. A [`Runtime`] (the engine, its pooling allocator, the
-//! linker and the epoch ticker) loads components under the trust rule into [`Guest`]s; each
-//! event runs in a [`Session`], a fresh store and instance with its own limits.
+//! The sandbox: all wasmtime code. A [`Runtime`] (the engine, the linkers and the epoch
+//! ticker) loads components under the trust rule into [`Guest`]s; each event runs in a
+//! [`Session`], a fresh store and instance with its own limits.
 //!
 //! - `engine.rs`: the engine settings, shared with the build script;
 //! - `runtime.rs`: the engine, loading, the trust rule, interface versions, precompiling;
@@ -21,7 +21,8 @@ mod wasi;
 pub use abi::{LIST_MAX, RECORD_MAX, TEXT_MAX};
 pub use limits::{GUEST_MEMORY_MAX, Limits, plain_text};
 pub use runtime::{
-    BUNDLED_SHA256, BUNDLED_TARGET, Runtime, WIT_INTERFACE, WIT_VERSION, precompile, semver_compatible, sha256_hex,
+    BUNDLED_NAME, BUNDLED_SHA256, BUNDLED_TARGET, BUNDLED_VERSION, Runtime, WIT_INTERFACE, WIT_VERSION, precompile,
+    semver_compatible, sha256_hex,
 };
 pub use session::{Guest, Session};
 pub use types::{ArchiveKey, Callback, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation};

@@ -39,6 +39,7 @@ pub struct Guest {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     pre: InstancePre<State>,
     exports: Exports,
@@ -49,6 +50,19 @@ struct Inner {
 }
 
 impl Guest {
+    /// A linked component whose name and version are known (the bundled guest's, from
+    /// the build).
+    pub(super) fn known(
+        pre: InstancePre<State>,
+        exports: Exports,
+        info: GuestInfo,
+        origin: String,
+        sha256: String,
+        limits: Limits,
+    ) -> Guest {
+        Guest { inner: Arc::new(Inner { pre, exports, info, origin, sha256, limits }) }
+    }
+
     /// Asks a linked component for its name and version, and makes it a guest.
     pub(super) async fn describe_new(
         pre: InstancePre<State>,
@@ -57,16 +71,8 @@ impl Guest {
         sha256: String,
         limits: Limits,
     ) -> Result<Guest, LoadError> {
-        let mut guest = Guest {
-            inner: Arc::new(Inner {
-                pre,
-                exports,
-                info: GuestInfo { name: String::new(), version: String::new() },
-                origin: origin.clone(),
-                sha256,
-                limits,
-            }),
-        };
+        let unnamed = GuestInfo { name: String::new(), version: String::new() };
+        let mut guest = Guest::known(pre, exports, unnamed, origin.clone(), sha256, limits);
         let described = match guest.session().await {
             Ok(mut session) => session.describe().await,
             Err(e) => Err(e),
@@ -74,6 +80,12 @@ impl Guest {
         let info = described.map_err(|e| LoadError::Describe { origin, reason: e.to_string() })?;
         Arc::get_mut(&mut guest.inner).expect("not shared yet").info = info;
         Ok(guest)
+    }
+
+    /// The same guest, whose events run under `limits`.
+    pub fn with_limits(self, limits: Limits) -> Guest {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        Guest { inner: Arc::new(Inner { limits, ..inner }) }
     }
 
     /// The guest's own name and version (its `describe` export).
@@ -279,5 +291,16 @@ mod tests {
         for bad in ["", "[1]", "\"x\"", "{", "{} {}", "{\"a\":}", "null"] {
             assert!(matches!(check_record(bad), Err(GuestError::InvalidRecord(_))), "{bad:?}");
         }
+    }
+
+    /// The bundled guest loads without an instance, with the name and version the build
+    /// knows: they must be what its `describe` export says.
+    #[tokio::test]
+    async fn the_bundled_guests_known_identity_is_what_it_describes() {
+        let runtime = super::super::Runtime::new().unwrap();
+        let guest = runtime.bundled_now(Limits::default()).unwrap();
+        let described = guest.session().await.unwrap().describe().await.unwrap();
+        assert_eq!(guest.info(), &described);
+        assert_eq!(described.name, super::super::BUNDLED_NAME);
     }
 }

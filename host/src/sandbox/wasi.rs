@@ -42,7 +42,7 @@ impl State {
         State {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { memory: limits.memory as usize, exceeded: false },
+            limiter: Limiter::new(limits.memory as usize),
             stderr,
             deadline: std::time::Instant::now() + limits.time,
         }
@@ -55,24 +55,56 @@ impl WasiView for State {
     }
 }
 
-/// The memory cap. Growth past it traps the guest and is remembered, so that the error
-/// says what happened.
+/// The memory cap, over all the linear memories of the store together, and caps on how
+/// many instances, memories and tables a component may make. Growth past the memory cap
+/// traps the guest and is remembered, so that the error says what happened.
 pub(super) struct Limiter {
     memory: usize,
+    /// Bytes of linear memory the store's memories hold (or asked for and were granted).
+    used: usize,
     pub(super) exceeded: bool,
 }
 
+impl Limiter {
+    pub(super) fn new(memory: usize) -> Limiter {
+        Limiter { memory, used: 0, exceeded: false }
+    }
+}
+
+/// A component's core instances per store: the bundled guest has a handful, a Python
+/// component about ten.
+const INSTANCES_MAX: usize = 64;
+/// Linear memories per store.
+const MEMORIES_MAX: usize = 4;
+/// Tables per store, and table elements per table.
+const TABLES_MAX: usize = 32;
+const TABLE_ELEMENTS_MAX: usize = 100_000;
+
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let used = self.used.saturating_sub(current).saturating_add(desired);
+        if used > self.memory {
             self.exceeded = true;
-            wasmtime::bail!("guest memory limit of {} bytes reached (asked for {desired})", self.memory);
+            wasmtime::bail!("guest memory limit of {} bytes reached (asked for {used} in all)", self.memory);
         }
+        self.used = used;
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(desired <= TABLE_ELEMENTS_MAX)
+    }
+
+    fn instances(&self) -> usize {
+        INSTANCES_MAX
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_MAX
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_MAX
     }
 }
 
@@ -182,6 +214,55 @@ impl tokio::io::AsyncWrite for CappedPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_store() {
+        let mut l = Limiter::new(10 << 20);
+        assert!(l.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(l.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(l.memory_growing(4 << 20, 5 << 20, None).unwrap());
+        assert!(l.memory_growing(0, 2 << 20, None).is_err(), "9 MiB held, 2 more asked for");
+        assert!(l.exceeded);
+        assert_eq!((l.instances(), l.memories(), l.tables()), (INSTANCES_MAX, MEMORIES_MAX, TABLES_MAX));
+    }
+
+    /// A component of `copies` core instances of a module with one 1-page memory.
+    fn component_with_memories(copies: u32) -> Vec<u8> {
+        use wasm_encoder::{Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection};
+        let mut module = Module::new();
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+        module.section(&memories);
+        let mut component = Component::new();
+        component.section(&ModuleSection(&module));
+        let mut instances = InstanceSection::new();
+        for _ in 0..copies {
+            instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        }
+        component.section(&instances);
+        component.finish()
+    }
+
+    /// The memory cap holds over all of a store's memories, and a component cannot make
+    /// more than `MEMORIES_MAX` of them (the pooling allocator's slots used to bound both).
+    #[tokio::test]
+    async fn a_component_cannot_make_more_memories_than_allowed() {
+        let runtime = super::super::Runtime::new().unwrap();
+        let engine = runtime.engine();
+        let linker = wasmtime::component::Linker::<State>::new(engine);
+        let instantiate = |copies: u32, memory: u64| {
+            let component = wasmtime::component::Component::new(engine, component_with_memories(copies)).unwrap();
+            let mut store = wasmtime::Store::new(engine, State::new(&Limits { memory, ..Limits::default() }));
+            store.limiter(|s| &mut s.limiter);
+            let linker = linker.clone();
+            async move { linker.instantiate_async(&mut store, &component).await.map(drop).map_err(|e| format!("{e:#}")) }
+        };
+        assert_eq!(instantiate(4, 1 << 20).await, Ok(()));
+        let err = instantiate(5, 1 << 20).await.unwrap_err();
+        assert!(err.contains("memory count") || err.contains("memories"), "{err}");
+        let err = instantiate(2, 64 << 10).await.unwrap_err();
+        assert!(err.contains("guest memory limit of 65536 bytes reached"), "{err}");
+    }
 
     #[test]
     fn capped_pipe_keeps_the_first_bytes_only() {

@@ -77,6 +77,8 @@ type Handler = Arc<dyn Fn(Request) -> BoxFuture + Send + Sync>;
 /// A running server. Dropping it stops accepting connections.
 pub struct Server {
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     requests: Arc<Mutex<Vec<Request>>>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -94,6 +96,17 @@ impl Server {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response> + Send + 'static,
     {
+        Server::start_with(handler, None).await
+    }
+
+    /// As [`Server::start`], over TLS with `tls` when given.
+    pub async fn start_with<F, Fut>(handler: F, tls: Option<Arc<rustls::ServerConfig>>) -> Server
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -113,17 +126,27 @@ impl Server {
                         Ok::<_, Infallible>(write(handler(request).await))
                     }
                 });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let http = http1::Builder::new();
+                    match tls {
+                        // A client that does not trust the certificate ends the handshake.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                drop(http.serve_connection(TokioIo::new(stream), service).await)
+                            }
+                        }
+                        None => drop(http.serve_connection(TokioIo::new(stream), service).await),
+                    }
                 });
             }
         });
-        Server { addr, requests, accept }
+        Server { addr, scheme, requests, accept }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (or `https://`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Every request so far.

@@ -88,19 +88,31 @@ impl Wes {
 
     /// A service a proxy mounts under `prefix` (such as `/wes`).
     pub async fn start_under(key: &str, prefix: &str) -> Wes {
+        Wes::start_with(key, prefix, None).await
+    }
+
+    /// A service at the root of an `https` URL, with the certificate (chain) of `tls`.
+    pub async fn start_tls(key: &str, tls: Arc<rustls::ServerConfig>) -> Wes {
+        Wes::start_with(key, "", Some(tls)).await
+    }
+
+    async fn start_with(key: &str, prefix: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Wes {
         let state: Arc<Mutex<State>> = Arc::default();
         state.lock().unwrap().runs = known_runs().into_iter().map(|r| (r, "RUNNING")).collect();
         let (st, key, route) = (state.clone(), key.to_owned(), format!("{prefix}{PATH}"));
-        let server = Server::start(move |req| {
-            let (st, key, route) = (st.clone(), key.clone(), route.clone());
-            async move {
-                let mode = st.lock().unwrap().mode.unwrap_or(Mode::Normal);
-                if mode == Mode::Hang {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
+        let server = Server::start_with(
+            move |req| {
+                let (st, key, route) = (st.clone(), key.clone(), route.clone());
+                async move {
+                    let mode = st.lock().unwrap().mode.unwrap_or(Mode::Normal);
+                    if mode == Mode::Hang {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    answer(&req, &key, &route, mode, &mut st.lock().unwrap())
                 }
-                answer(&req, &key, &route, mode, &mut st.lock().unwrap())
-            }
-        })
+            },
+            tls,
+        )
         .await;
         Wes { server, prefix: prefix.to_owned(), state }
     }
