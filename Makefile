@@ -20,7 +20,8 @@ CARGO_LAMBDA_ARCH = $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64)
 ZIP = dist/ngs360-omics-$(ARCH).zip
 CAPABILITIES = CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
 
-.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test bench-arm64-hello clean require-bucket rules
+.PHONY: package cf-create cf-update lambda-update sam-build sam-deploy lint qemu-test bench-arm64-hello clean require-bucket rules \
+	python-guest rust-guest publish-guest
 
 ## package: the deployment zip (bootstrap for $(ARCH), the guest precompiled inside it)
 package:
@@ -86,6 +87,30 @@ lint:
 ## qemu-test: the packaged arm64 bootstrap under qemu-aarch64, driven by the test suite
 qemu-test:
 	NGS360_AARCH64_BOOTSTRAP=$(CURDIR)/dist/lambda/bootstrap cargo test --release --test suite -- --ignored qemu
+
+## python-guest: the Python guest (examples/python-guest) as a component: dist/guests/python.wasm.
+## componentize-py is pinned: another version may make another component from the same code.
+COMPONENTIZE_PY_VERSION = 0.25.1
+python-guest:
+	@$(PYTHON) -m pip show componentize-py 2>/dev/null | grep -qx 'Version: $(COMPONENTIZE_PY_VERSION)' \
+		|| $(PYTHON) -m pip install --quiet --disable-pip-version-check componentize-py==$(COMPONENTIZE_PY_VERSION)
+	mkdir -p dist/guests
+	componentize-py -d wit -w omics-event-processor componentize -p examples/python-guest app -o dist/guests/python.wasm
+	@$(PYTHON) -c "import os; print('dist/guests/python.wasm: %.1f MB' % (os.path.getsize('dist/guests/python.wasm')/1e6))"
+
+## rust-guest: the Rust guest template (examples/rust-guest) as a component: dist/guests/rust.wasm
+rust-guest:
+	cd examples/rust-guest && cargo build --release --target wasm32-wasip2
+	mkdir -p dist/guests
+	cp $$(cd examples/rust-guest && cargo metadata --format-version 1 --no-deps | $(PYTHON) -c "import json,sys; print(json.load(sys.stdin)['target_directory'])")/wasm32-wasip2/release/ngs360_omics_rust_guest.wasm dist/guests/rust.wasm
+
+## publish-guest: check GUEST, precompile it for ARCH, upload it to GUEST_BUCKET (versioning on),
+## and print the stack parameters that select it (and those to roll back to)
+publish-guest:
+	@test -n "$(GUEST)" || (echo "set GUEST: the component (.wasm) to publish" && exit 1)
+	@test -n "$(GUEST_BUCKET)" || (echo "set GUEST_BUCKET: the versioned S3 bucket that keeps guest components" && exit 1)
+	cargo build --release --bin ngs360-omics
+	$(PYTHON) tools/publish_guest.py $(GUEST) --bucket $(GUEST_BUCKET) --arch $(ARCH) $(if $(GUEST_KEY),--key $(GUEST_KEY))
 
 ## bench-arm64-hello: the bare lambda_runtime hello world for arm64, as the package is built
 ## (bench/run.sh --arm64 dist/lambda/bootstrap --arm64-hello target/lambda/hello/bootstrap)

@@ -22,11 +22,15 @@ FULL = {
     "VerboseLogging": "false",
     "ApiServerCaFile": "/opt/ca/ngs360-internal-ca.pem",
     "LayerArns": ["arn:aws:lambda:eu-west-1:111122223333:layer:ngs360-ca:1"],
+    "CaptureInputs": "s3://ngs360-guest-cases/captured",
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "111122223333",
 }
-BARE = dict(FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="", ApiServerCaFile="", LayerArns=[""])
+BARE = dict(
+    FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="", ApiServerCaFile="", LayerArns=[""],
+    CaptureInputs="",
+)
 PARAMS = FULL
 REFS = {"ApiServerAuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
         "DeadLetterQueue": "arn:aws:sns:eu-west-1:111122223333:DeadLetterQueue",
@@ -48,6 +52,7 @@ EXPECTED_FULL = COMMON | {
     ("s3:ListBucket", "arn:aws:s3:::ngs360-omics-scratch"),
     ("s3:GetObject", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
     ("s3:GetObjectVersion", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
+    ("s3:PutObject", "arn:aws:s3:::ngs360-guest-cases/captured/*"),
 }
 EXPECTED_BARE = COMMON | {
     ("s3:GetObject", "arn:aws:s3:::ngs360-data-lake/*"),
@@ -167,6 +172,9 @@ def main():
             problems.append(f"{label}: API_SERVER_CA_FILE is {env.get('API_SERVER_CA_FILE')!r}, expected {ca!r}")
         if got_layers != layers:
             problems.append(f"{label}: Layers is {got_layers!r}, expected {layers!r}")
+        capture = params["CaptureInputs"] or None
+        if env.get("CAPTURE_INPUTS") != capture:
+            problems.append(f"{label}: CAPTURE_INPUTS is {env.get('CAPTURE_INPUTS')!r}, expected {capture!r}")
     for label, params, expected in [("full", FULL, EXPECTED_FULL), ("bare", BARE, EXPECTED_BARE)]:
         granted, found = grants(template, params)
         problems += [f"{label}: {p}" for p in found]

@@ -5,8 +5,11 @@
 //! same logic is unit-tested and benchmarked without a runtime. It is pure: no I/O, no
 //! environment, no clock, no randomness. The component is `no_std` and imports nothing at
 //! all, not even WASI. The component adapter in `component.rs` only converts types.
+//!
+//! Without its default feature `component`, the crate is a plain `std` library on every
+//! target: what the Rust guest template (`examples/rust-guest`) builds on.
 
-#![cfg_attr(target_arch = "wasm32", no_std)]
+#![cfg_attr(all(target_arch = "wasm32", feature = "component"), no_std)]
 
 extern crate alloc;
 
@@ -28,7 +31,7 @@ pub mod outputs;
 pub mod record;
 mod time;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
 
 pub use event::Event;

@@ -411,6 +411,62 @@ fn peak_rss_mib(child: &Child) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// The COMPLETED fixture's event, grown with parameters to about `size` bytes.
+fn event_of_size(size: usize) -> Vec<u8> {
+    let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
+    let mut i = 0;
+    while e.to_string().len() < size {
+        e["detail"][format!("parameter_{i:04}")] =
+            format!("s3://ngs360-reference/genomes/GRCh38/part-{i:04}.fa.gz").into();
+        i += 1;
+    }
+    e.to_string().into_bytes()
+}
+
+/// What the host fetches for the COMPLETED fixture.
+fn completed_context() -> Context {
+    let context: Value = serde_json::from_slice(&fixture("context.json")).unwrap();
+    Context {
+        run: Some(context["run"].to_string()),
+        tasks: Some(guest::TaskList { items: context["tasks"].to_string(), more: false, failed: None }),
+        outputs: Some(context["outputs"].to_string().into_bytes()),
+        errors: vec![],
+    }
+}
+
+/// The median time of one event through `guest` in a fresh instance (plan, transform).
+async fn per_event_us(guest: &guest::Guest, bytes: &[u8], ctx: &Context, n: usize) -> f64 {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut s = guest.open(bytes).await.unwrap();
+        let EventPlan::Process(_) = s.plan(None).await.unwrap() else { panic!("not a run event") };
+        s.transform(ctx).await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    median(times)
+}
+
+/// Waits for `child`; its peak RSS (MiB: the largest VmHWM seen while it ran, read every
+/// millisecond) and exit status.
+fn peak_rss_at_exit(mut child: Child) -> (f64, std::process::ExitStatus) {
+    let mut peak = 0f64;
+    loop {
+        let now = peak_rss_mib(&child);
+        if now.is_finite() {
+            peak = peak.max(now);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (peak, status);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn size_mb(path: &str) -> Option<f64> {
     std::fs::metadata(path).ok().map(|m| m.len() as f64 / 1e6)
 }
@@ -423,7 +479,7 @@ async fn main() {
         arg("--binary").unwrap_or_else(|| format!("{}/../target/release/ngs360-omics", env!("CARGO_MANIFEST_DIR")));
     let zip = arg("--zip");
     let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(15);
-    // `--only cold,guest`: some of the sections (cold, events, rss, curve, guest).
+    // `--only cold,guest`: some of the sections (cold, events, rss, curve, guest, authors).
     let only = arg("--only");
     let want = |section: &str| only.as_deref().is_none_or(|o| o.split(',').any(|s| s == section));
     let peers = peers().await;
@@ -577,30 +633,10 @@ async fn main() {
             (context["run"].to_string(), context["tasks"].to_string(), context["outputs"].to_string().into_bytes());
         let guest = runtime.bundled(Limits::default()).await.unwrap();
         for (label, size) in [("2 KB", 2usize << 10), ("100 KB", 100 << 10)] {
-            let mut e: Value = serde_json::from_slice(&fixture("event.json")).unwrap();
-            let mut i = 0;
-            while e.to_string().len() < size {
-                e["detail"][format!("parameter_{i:04}")] =
-                    format!("s3://ngs360-reference/genomes/GRCh38/part-{i:04}.fa.gz").into();
-                i += 1;
-            }
-            let bytes = e.to_string().into_bytes();
-            let ctx = Context {
-                run: Some(run.clone()),
-                tasks: Some(guest::TaskList { items: tasks.clone(), more: false, failed: None }),
-                outputs: Some(outputs.clone()),
-                errors: vec![],
-            };
+            let bytes = event_of_size(size);
+            let ctx = completed_context();
             let n = if size > 10_000 { 300 } else { 3000 };
-            let mut times = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                let mut s = guest.open(&bytes).await.unwrap();
-                let EventPlan::Process(_) = s.plan(None).await.unwrap() else { panic!("not a run event") };
-                s.transform(&ctx).await.unwrap();
-                times.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-            let wasm = median(times);
+            let wasm = per_event_us(&guest, &bytes, &ctx, n).await;
             let native_tasks = ngs360_omics_guest::TaskList { items: &tasks, more: false, failed: None };
             let c = ngs360_omics_guest::Context {
                 run: Some(&run),
@@ -620,6 +656,59 @@ async fn main() {
                 target,
             );
             row(&format!("same logic compiled natively, {label} (us)"), format!("{native:.0}"), "");
+        }
+    }
+
+    if want("authors") {
+        // Guests that authors write (make python-guest, make rust-guest), as they would ship:
+        // precompiled and pinned.
+        let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+        let runtime = Runtime::new().unwrap();
+        let bundled_wasm = arg("--wasm").unwrap_or_else(|| {
+            format!("{}/../target/guest-build/wasm32-wasip2/guest/ngs360_omics_guest.wasm", env!("CARGO_MANIFEST_DIR"))
+        });
+        let guests = [
+            ("bundled guest", bundled_wasm),
+            ("Python guest", format!("{root}/dist/guests/python.wasm")),
+            ("Rust template", format!("{root}/dist/guests/rust.wasm")),
+        ];
+        for (name, path) in guests {
+            let Ok(wasm) = std::fs::read(&path) else {
+                row(&format!("{name}: {path}"), "not built".into(), "");
+                continue;
+            };
+            let limits = Limits::default();
+            let t = Instant::now();
+            let cwasm = guest::precompile(&wasm, guest::BUNDLED_TARGET, "bench").unwrap();
+            let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+            let pin = guest::sha256_hex(&cwasm);
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let t = Instant::now();
+                drop(runtime.load(cwasm.clone(), name.into(), Some(&pin), limits).await.unwrap());
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            let guest = runtime.load(cwasm.clone(), name.into(), Some(&pin), limits).await.unwrap();
+            let per_event = per_event_us(&guest, &event_of_size(2 << 10), &completed_context(), 200).await;
+            let cwasm_path = std::env::temp_dir().join(format!("bench-{}.cwasm", std::process::id()));
+            std::fs::write(&cwasm_path, &cwasm).unwrap();
+            let t = Instant::now();
+            let child = Command::new(&binary)
+                .args(["check", cwasm_path.to_str().unwrap(), "--fixtures", &format!("{root}/fixtures")])
+                .env("GUEST_SHA256", &pin)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let (rss, status) = peak_rss_at_exit(child);
+            let check_ms = t.elapsed().as_secs_f64() * 1e3;
+            let _ = std::fs::remove_file(&cwasm_path);
+            assert!(status.success(), "{name}: check failed");
+            row(&format!("{name}: .wasm, .cwasm (MB)"), format!("{:.1}, {:.1}", mb(wasm.len()), mb(cwasm.len())), "");
+            row(&format!("{name}: precompile (ms)"), format!("{compile_ms:.0}"), "");
+            row(&format!("{name}: load, pinned .cwasm (ms)"), format!("{:.1}", median(times)), "");
+            row(&format!("{name}: 2 KB event, fresh instance, plan + transform (us)"), format!("{per_event:.0}"), "");
+            row(&format!("{name}: `check` of every fixture, process start to exit (ms)"), format!("{check_ms:.0}"), "");
+            row(&format!("{name}: `check` peak RSS (MiB)"), format!("{rss:.1}"), "");
         }
     }
 

@@ -82,6 +82,27 @@ pub struct Config {
     pub callback_timeout: Duration,
     /// `GUEST_MEMORY_MB` and `GUEST_TIMEOUT_MS`.
     pub guest_limits: GuestLimits,
+    /// `CAPTURE_INPUTS=s3://bucket[/prefix]`: where each processed event's inputs are kept
+    /// as a case folder (off when unset).
+    pub capture: Option<S3Place>,
+}
+
+/// A bucket and a key prefix (without leading or trailing slashes; may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Place {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// `s3://bucket[/prefix]`.
+fn s3_place(var: &'static str, s: &str) -> Result<S3Place, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid { var, reason: format!("`{s}`: {reason}") };
+    let rest = s.strip_prefix("s3://").ok_or_else(|| invalid("is not an s3://bucket[/prefix] URI"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() || rest.contains(['?', '#']) {
+        return Err(invalid("is not an s3://bucket[/prefix] URI"));
+    }
+    Ok(S3Place { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
 }
 
 /// What one event may cost the guest: settings, since a real guest may need more than the
@@ -187,6 +208,7 @@ impl Config {
                 Some(_) => Duration::from_secs(seconds(&var, "CALLBACK_TIMEOUT_SECONDS", 10)?.max(1)),
             },
             guest_limits: GuestLimits::from_lookup(&var)?,
+            capture: var("CAPTURE_INPUTS").map(|s| s3_place("CAPTURE_INPUTS", &s)).transpose()?,
         })
     }
 
@@ -326,6 +348,23 @@ mod tests {
         let c = config(&vars).unwrap();
         assert_eq!(c.key, KeySource::Direct(ApiKey::new("s3cr3t-value".into())));
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn capture_inputs_is_a_bucket_and_an_optional_prefix() {
+        let with = |v: &str| {
+            let mut vars = BASE.to_vec();
+            vars.push(("CAPTURE_INPUTS", v));
+            config(&vars)
+        };
+        assert_eq!(with("").unwrap().capture, None);
+        let place = |b: &str, p: &str| Some(S3Place { bucket: b.into(), prefix: p.into() });
+        assert_eq!(with("s3://cases").unwrap().capture, place("cases", ""));
+        assert_eq!(with("s3://cases/real/inputs/").unwrap().capture, place("cases", "real/inputs"));
+        for bad in ["cases/x", "s3:///x", "s3://b/p?versionId=1"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("CAPTURE_INPUTS") && e.contains("s3://bucket[/prefix]"), "{e}");
+        }
     }
 
     #[test]

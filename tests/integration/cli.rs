@@ -91,3 +91,55 @@ fn usage_errors_name_what_is_missing_and_exit_2() {
     assert!(stderr.starts_with("error: cannot read the event /nonexistent/event.json: "), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn diff_agrees_on_an_equal_guest_and_reports_a_changed_rule() {
+    let plain = crate::support::wasm::rust_template(false);
+    let changed = crate::support::wasm::rust_template(true);
+    let n = Fixture::all().len();
+    let fx = fixtures();
+    let fx = fx.to_str().unwrap();
+
+    // The template without rules is the standard shaping in std Rust: the same on every case.
+    let (code, stdout, stderr) =
+        run(&["diff", "--guest", "bundled", "--guest", plain.to_str().unwrap(), "--cases", fx], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("{n} cases: {n} the same, 0 differ")), "{stdout}");
+    assert!(stdout.contains("B: ngs360-omics-rust-guest@0.1.0#"), "{stdout}");
+
+    // One rule changed: each FAILED case differs, and the report says how.
+    let (code, stdout, _) = run(&["diff", "--guest=bundled", "--guest", changed.to_str().unwrap(), "--cases", fx], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains(&format!("DIFF  {fx}/eventbridge-omics-run-failed\n")), "{stdout}");
+    assert!(stdout.contains("      + needs_attention: added by B (true)"), "{stdout}");
+    assert!(stdout.contains(&format!("same  {fx}/eventbridge-omics-run-completed\n")), "{stdout}");
+    assert!(stdout.contains(&format!("{n} cases: {} the same, 4 differ", n - 4)), "{stdout}");
+
+    // Captured inputs: case folders at any depth, no expected.json, one that B refuses differently.
+    let tmp = TempDir::new("diff");
+    let deep = tmp.0.join("2026/11/30/event-1");
+    std::fs::create_dir_all(&deep).unwrap();
+    let failed = fixtures().join("eventbridge-omics-run-failed");
+    std::fs::copy(failed.join("event.json"), deep.join("event.json")).unwrap();
+    std::fs::copy(failed.join("context.json"), deep.join("context.json")).unwrap();
+    let other = tmp.0.join("2026/11/30/event-2");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("event.json"), r#"{"source":"aws.omics","detail-type":"Run Status Change"}"#).unwrap();
+    let cases = tmp.0.to_str().unwrap();
+    let (code, stdout, _) =
+        run(&["diff", "--guest", "bundled", "--guest", changed.to_str().unwrap(), "--cases", cases], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains(&format!("DIFF  {cases}/2026/11/30/event-1")), "{stdout}");
+    assert!(stdout.contains(&format!("same  {cases}/2026/11/30/event-2")), "{stdout}");
+    assert!(stdout.contains("2 cases: 1 the same, 1 differ"), "{stdout}");
+
+    // Against a guest that ignores what the other processes, and with one guest only.
+    let (code, stdout, _) = run(
+        &["diff", "--guest", "bundled", "--guest", crate::support::wasm::hostile().to_str().unwrap(), "--cases", cases],
+        &[],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let (code, _, stderr) = run(&["diff", "--guest", "bundled"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("give --guest twice"), "{stderr}");
+}

@@ -240,3 +240,77 @@ fn the_pin_is_the_sha256_of_the_bytes() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+/// Runs tools/publish_guest.py against moto: (exit code, stdout, stderr).
+fn publish(component: &std::path::Path, bucket: &str, out: &std::path::Path) -> (i32, String, String) {
+    let arch = if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" };
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let tool = crate::support::root().join("tools/publish_guest.py");
+    let done = std::process::Command::new(python)
+        .arg(tool)
+        .arg(component)
+        .args(["--bucket", bucket, "--arch", arch, "--host", crate::support::bin(), "--fixtures", &fixtures_arg()])
+        .arg("--out")
+        .arg(out)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(aws_env("http://127.0.0.1:9"))
+        .output()
+        .expect("running tools/publish_guest.py");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (done.status.code().unwrap_or(-1), text(&done.stdout), text(&done.stderr))
+}
+
+/// The value of `  NAME=value` in publish's output (the first, or the `nth`).
+fn parameter(stdout: &str, name: &str, nth: usize) -> String {
+    let prefix = format!("  {name}=");
+    let line = stdout.lines().filter(|l| l.starts_with(&prefix)).nth(nth);
+    line.unwrap_or_else(|| panic!("no {name} in {stdout}"))[prefix.len()..].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_checks_precompiles_uploads_a_version_and_prints_what_loads_it() {
+    let tmp = TempDir::new("publish");
+    let bucket = bucket("guests").await;
+    let s3 = moto::s3().await;
+
+    // No versions, no upload: rollback needs them.
+    let plain = wasm::rust_template(false);
+    let (code, _, stderr) = publish(&plain, &bucket, &tmp.0);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("does not keep versions") && stderr.contains("put-bucket-versioning"), "{stderr}");
+    let status = aws_sdk_s3::types::BucketVersioningStatus::Enabled;
+    let versioning = aws_sdk_s3::types::VersioningConfiguration::builder().status(status).build();
+    s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(versioning).send().await.unwrap();
+
+    // A guest that fails `check` is not uploaded.
+    let (code, stdout, stderr) = publish(&wasm::rust_template(true), &bucket, &tmp.0);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  eventbridge-omics-run-failed"), "{stdout}");
+    assert!(stderr.contains("check failed (exit 1); nothing was uploaded"), "{stderr}");
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0));
+
+    // Twice: the second run names the first as its rollback.
+    let (code, first, stderr) = publish(&plain, &bucket, &tmp.0);
+    assert_eq!(code, 0, "{first}{stderr}");
+    let (code, second, stderr) = publish(&plain, &bucket, &tmp.0);
+    assert_eq!(code, 0, "{second}{stderr}");
+    let uri = parameter(&second, "GuestComponentUri", 0);
+    let sha = parameter(&second, "GuestComponentSha256", 0);
+    assert!(uri.starts_with(&format!("s3://{bucket}/guests/rust-template-plain-")), "{second}");
+    assert!(uri.contains(".cwasm?versionId="), "{second}");
+    assert_eq!(parameter(&second, "GuestComponentUri", 1), parameter(&first, "GuestComponentUri", 0));
+
+    // What it printed loads: the uploaded .cwasm, pinned, agrees with the bundled guest.
+    let mut env = aws_env("http://127.0.0.1:9");
+    env.push(("GUEST_SHA256".into(), sha.clone()));
+    let (code, stdout, stderr) =
+        run(&["diff", "--guest", "bundled", "--guest", &uri, "--cases", &fixtures_arg()], &env);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("B: ngs360-omics-rust-guest@0.1.0#{}", &sha[..12])), "{stdout}");
+    let key = uri.trim_start_matches(&format!("s3://{bucket}/")).split('?').next().unwrap().to_owned();
+    let head = s3.head_object().bucket(&bucket).key(&key).send().await.unwrap();
+    assert_eq!(head.server_side_encryption().map(|e| e.as_str()), Some("AES256"));
+    assert_eq!(head.metadata().and_then(|m| m.get("sha256")), Some(&sha));
+}

@@ -61,6 +61,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
         )
         .unwrap(),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
+        capture: None,
     };
     tweak(&mut handler);
     Peers { omics, wes, bucket, s3, handler }
@@ -400,4 +401,59 @@ async fn a_terminal_status_for_a_queued_run_reports_the_start_first_then_again()
     p.omics.set("8800002", omics::Run::Found { run: run_json("8800002", Some(wes_run)), tasks: vec![] });
     let err = p.handler.handle(Arc::from(event("FAILED", "8800002", "e-8800002", &outputs))).await.unwrap_err();
     assert!(matches!(err, Error::Callback(CallbackError::Transition { .. })), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_inputs_are_cases_that_give_the_same_record_again() {
+    let p = peers_with("capture", |h| {
+        h.capture = Some(ArchiveTarget { bucket: h.target.bucket.clone(), prefix: "captured".into() });
+    })
+    .await;
+    let _outputs = FIXTURE_OUTPUTS.lock().await;
+    let mut processed = 0;
+    for f in Fixture::all() {
+        serve_fixture(&p.omics, &p.s3, &f).await;
+        let result = p.handler.handle(Arc::from(f.event.clone())).await;
+        processed += usize::from(matches!(result, Ok(Report::Processed { .. })));
+    }
+    // A permanent enrichment error (the run is unknown to HealthOmics) is captured too.
+    p.omics.set("8900001", omics::Run::Fails { status: 404, error: "ResourceNotFoundException" });
+    let outputs = bucket("capture-out").await;
+    let unknown: Arc<[u8]> = Arc::from(event("COMPLETED", "8900001", "e-8900001", &outputs));
+    assert!(matches!(p.handler.handle(unknown.clone()).await, Ok(Report::Processed { .. })));
+    processed += 1;
+    // A retry finds its inputs captured already and leaves them.
+    assert!(matches!(p.handler.handle(unknown).await, Ok(Report::Processed { .. })));
+
+    let tmp = crate::support::TempDir::new("captured");
+    let mut archive = std::collections::HashMap::new();
+    let mut folders = std::collections::BTreeSet::new();
+    for (key, body) in p.archive().await {
+        if let Some(rel) = key.strip_prefix("captured/") {
+            let path = tmp.0.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, body).unwrap();
+            folders.insert(path.parent().unwrap().to_owned());
+            let head = p.s3.head_object().bucket(&p.bucket).key(&key).send().await.unwrap();
+            assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("AES256"), "{key}");
+        } else {
+            let name = key.rsplit('/').next().unwrap().trim_end_matches(".json").to_owned();
+            archive.insert(name, body);
+        }
+    }
+    assert_eq!(folders.len(), processed, "one case folder per processed event");
+    for folder in &folders {
+        // {YYYY}/{MM}/{DD}/event_{YYYYMMDD}_..., dated like the archive key.
+        let name = folder.file_name().unwrap().to_str().unwrap().to_owned();
+        let date = folder.strip_prefix(&tmp.0).unwrap().to_str().unwrap().replace('/', "");
+        assert!(date.starts_with(&name[6..14]), "{date} {name}");
+        let (event, context) = (folder.join("event.json"), folder.join("context.json"));
+        let args = ["transform", event.to_str().unwrap(), "--context", context.to_str().unwrap()];
+        let (code, stdout, stderr) = crate::support::run(&args, &[]);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        assert_eq!(stdout.trim_end(), archive[&name], "{name}: the captured case gives the archived record");
+    }
+    let unknown = tmp.0.join("2026/03/02/event_20260302_140509_e-8900001/context.json");
+    let context: Value = serde_json::from_slice(&std::fs::read(unknown).unwrap()).unwrap();
+    assert!(context["errors"]["run"].as_str().unwrap().contains("not found"), "{context}");
 }

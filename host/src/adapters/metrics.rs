@@ -38,6 +38,8 @@ pub struct EventMetrics {
     pub archive_failed: bool,
     pub callback: Option<CallbackMetric>,
     pub enrichment_errors: usize,
+    /// The event's inputs could not be captured (`CAPTURE_INPUTS`).
+    pub capture_failed: bool,
     /// The guest that shaped the event (`name@version#sha256`).
     pub guest: Option<String>,
     /// The time spent in the guest.
@@ -74,6 +76,7 @@ impl Emf {
             ("CallbackRejected", "Count"),
             ("CallbackFailed", "Count"),
             ("EnrichmentErrors", "Count"),
+            ("CaptureFailed", "Count"),
             ("GuestTime", "Milliseconds"),
             ("TotalTime", "Milliseconds"),
         ];
@@ -101,6 +104,7 @@ impl Emf {
             "CallbackRejected": count(m.callback == Some(CallbackMetric::Rejected)),
             "CallbackFailed": count(m.callback == Some(CallbackMetric::Failed)),
             "EnrichmentErrors": m.enrichment_errors,
+            "CaptureFailed": count(m.capture_failed),
             "GuestTime": ms(m.guest_time),
             "TotalTime": ms(m.total),
         });

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
+use super::aws;
 use super::lazy::Lazy;
 use super::metrics::Emf;
 use super::s3::{get_object, get_object_if_changed};
-use crate::config::GuestSource;
+use super::tls::Tls;
+use crate::config::{GuestSource, parse_guest_source};
 use crate::error::LoadError;
 use crate::sandbox::{Guest, Limits, Runtime};
 
@@ -40,13 +42,24 @@ pub async fn load(
     Ok((compile(runtime, bytes, origin, pinned, limits).await?, etag))
 }
 
-/// Loads the guest a command names: `bundled`, or a path (a `.cwasm` only when
-/// `GUEST_SHA256` pins it).
+/// Loads the guest a command names: `bundled`, a path, or `s3://bucket/key[?versionId=V]`
+/// (AWS credentials and region from the environment); a `.cwasm` only when `GUEST_SHA256`
+/// pins it.
 pub async fn load_named(runtime: &Runtime, name: &str, limits: Limits) -> Result<Guest, LoadError> {
-    let source = if name == "bundled" { GuestSource::Bundled } else { GuestSource::Path(name.into()) };
+    let unreadable = |reason: String| LoadError::Read { origin: name.into(), reason };
+    let source = match name {
+        "bundled" => GuestSource::Bundled,
+        _ => parse_guest_source(name).map_err(|e| unreadable(e.to_string()))?,
+    };
+    let s3: Lazy<aws_sdk_s3::Client> = match &source {
+        GuestSource::S3 { .. } => {
+            let tls = Tls::from_env().map_err(|e| unreadable(e.to_string()))?;
+            Lazy::ready(aws::s3_client(&aws::sdk_config(tls.aws()).await))
+        }
+        _ => Lazy::new(|| async { unreachable!("a path or the bundled guest") }),
+    };
     let pinned = std::env::var("GUEST_SHA256").ok().filter(|s| !s.trim().is_empty());
-    let no_s3: Lazy<aws_sdk_s3::Client> = Lazy::new(|| async { unreachable!("a path or the bundled guest") });
-    Ok(load(runtime, &source, pinned.as_deref().map(str::trim), &no_s3, limits).await?.0)
+    Ok(load(runtime, &source, pinned.as_deref().map(str::trim), &s3, limits).await?.0)
 }
 
 /// Compiles (or, when pinned, deserializes) a component and describes it.

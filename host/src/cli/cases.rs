@@ -32,6 +32,51 @@ pub struct Case {
     pub expected: Expected,
 }
 
+/// One input without an expectation: a directory with `event.json` and optional
+/// `context.json` (a fixture case, or one that `CAPTURE_INPUTS` wrote).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The directory's path below the folder it was found in.
+    pub name: String,
+    pub event: Vec<u8>,
+    pub context: ContextFile,
+}
+
+/// Every input at or below `dir` (each directory holding an `event.json`), sorted by path.
+pub fn load_inputs(dir: &Path) -> Result<Vec<Input>, String> {
+    let mut dirs = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        if d.join("event.json").is_file() {
+            dirs.push(d.clone());
+        }
+        let entries = std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+        todo.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()));
+    }
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(format!("no cases under {} (directories with an event.json)", dir.display()));
+    }
+    dirs.iter()
+        .map(|d| {
+            let (event, context) = load_event(d)?;
+            let name = d.strip_prefix(dir).ok().filter(|p| !p.as_os_str().is_empty()).unwrap_or(d);
+            Ok(Input { name: name.display().to_string(), event, context })
+        })
+        .collect()
+}
+
+fn load_event(dir: &Path) -> Result<(Vec<u8>, ContextFile), String> {
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}/{name}: {e}", dir.display()));
+    let event = read("event.json")?;
+    let context = if dir.join("context.json").is_file() {
+        ContextFile::parse(&read("context.json")?).map_err(|e| format!("{}/context.json: {e}", dir.display()))?
+    } else {
+        ContextFile::default()
+    };
+    Ok((event, context))
+}
+
 /// Loads every case under `dir` (each subdirectory with an `expected.json`), sorted by name.
 pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -45,15 +90,10 @@ pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
 }
 
 fn load_case(dir: &Path) -> Result<Case, String> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}/{name}: {e}", dir.display()));
-    let event = read("event.json")?;
-    let context = if dir.join("context.json").is_file() {
-        ContextFile::parse(&read("context.json")?).map_err(|e| format!("{}/context.json: {e}", dir.display()))?
-    } else {
-        ContextFile::default()
-    };
-    let expected: Value =
-        serde_json::from_slice(&read("expected.json")?).map_err(|e| format!("{}/expected.json: {e}", dir.display()))?;
+    let (event, context) = load_event(dir)?;
+    let path = dir.join("expected.json");
+    let read = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected: Value = serde_json::from_slice(&read).map_err(|e| format!("{}: {e}", path.display()))?;
     let expected = parse_expected(expected).map_err(|e| format!("{}/expected.json: {e}", dir.display()))?;
     Ok(Case {
         name: dir.file_name().unwrap_or_default().to_string_lossy().into_owned(),
@@ -81,11 +121,10 @@ fn parse_expected(v: Value) -> Result<Expected, String> {
 /// Runs one case through `guest`; `Ok(())` when it matches, else the differences, one line
 /// each.
 pub async fn run_case(guest: &Guest, case: &Case) -> Result<(), Vec<String>> {
-    let result = match admit(guest, case.event.clone().into()).await {
-        Ok(Admission::Ignored { .. }) => Ok(None),
-        Ok(Admission::Run(run)) => run.shape(&case.context).await.map(Some),
-        Err(e) => Err(e),
-    };
+    let result = shape(guest, &case.event, &case.context).await.map(|s| match s {
+        Shaped::Ignored(_) => None,
+        Shaped::Record(outcome) => Some(outcome),
+    });
     match (&case.expected, result) {
         (Expected::Ignored, Ok(None)) => Ok(()),
         (Expected::Error(kind), Err(Error::Guest(GuestError::Refused(e)))) if e.kind() == kind => Ok(()),
@@ -111,6 +150,23 @@ pub async fn run_case(guest: &Guest, case: &Case) -> Result<(), Vec<String>> {
     }
 }
 
+/// What a guest made of an event.
+pub enum Shaped {
+    /// Not a run status change; the guest's reason.
+    Ignored(String),
+    /// The outcome.
+    Record(Box<Outcome>),
+}
+
+/// Runs an event through `guest` the way the pipeline does (plan, fetch from `context`,
+/// transform).
+pub async fn shape(guest: &Guest, event: &[u8], context: &ContextFile) -> Result<Shaped, Error> {
+    match admit(guest, event.to_vec().into()).await? {
+        Admission::Ignored { reason, .. } => Ok(Shaped::Ignored(reason)),
+        Admission::Run(run) => Ok(Shaped::Record(Box::new(run.shape(context).await?))),
+    }
+}
+
 fn describe_expected(e: &Expected) -> String {
     match e {
         Expected::Record { .. } => "a record".into(),
@@ -119,7 +175,7 @@ fn describe_expected(e: &Expected) -> String {
     }
 }
 
-fn describe_got(got: &Result<Option<Outcome>, Error>) -> String {
+fn describe_got(got: &Result<Option<Box<Outcome>>, Error>) -> String {
     match got {
         Ok(Some(_)) => "a record".into(),
         Ok(None) => "the event ignored".into(),
@@ -128,27 +184,48 @@ fn describe_got(got: &Result<Option<Outcome>, Error>) -> String {
     }
 }
 
+/// How a record difference is worded: against a fixture's expectation (`check`), or
+/// between two guests (`diff`, A the current one, B the candidate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    Check,
+    Diff,
+}
+
 /// The differences between the expected record and the guest's, key by key, then in order.
 pub fn diff_records(expected: &Map<String, Value>, actual: &str) -> Vec<String> {
+    diff_worded(expected, actual, Wording::Check)
+}
+
+/// [`diff_records`], worded for `check` or for `diff`.
+pub fn diff_worded(expected: &Map<String, Value>, actual: &str, wording: Wording) -> Vec<String> {
     let actual: Map<String, Value> = match serde_json::from_str(actual) {
         Ok(Value::Object(m)) => m,
         _ => return vec![format!("the record is not a JSON object: {}", excerpt(actual))],
     };
+    let (a, b) = match wording {
+        Wording::Check => ("expected", "got"),
+        Wording::Diff => ("A", "B"),
+    };
     let mut diffs = Vec::new();
     for (key, want) in expected {
+        let want_text = excerpt(&want.to_string());
         match actual.get(key) {
-            None => diffs.push(format!("- {key}: missing (expected {})", excerpt(&want.to_string()))),
-            Some(got) if got != want => diffs.push(format!(
-                "~ {key}: expected {}, got {}",
-                excerpt(&want.to_string()),
-                excerpt(&got.to_string())
-            )),
+            None if wording == Wording::Check => diffs.push(format!("- {key}: missing (expected {want_text})")),
+            None => diffs.push(format!("- {key}: removed by B (A has {want_text})")),
+            Some(got) if got != want => {
+                diffs.push(format!("~ {key}: {a} {want_text}, {b} {}", excerpt(&got.to_string())))
+            }
             Some(_) => {}
         }
     }
     for (key, got) in &actual {
         if !expected.contains_key(key) {
-            diffs.push(format!("+ {key}: unexpected {}", excerpt(&got.to_string())));
+            let got = excerpt(&got.to_string());
+            diffs.push(match wording {
+                Wording::Check => format!("+ {key}: unexpected {got}"),
+                Wording::Diff => format!("+ {key}: added by B ({got})"),
+            });
         }
     }
     if diffs.is_empty() {
@@ -157,7 +234,7 @@ pub fn diff_records(expected: &Map<String, Value>, actual: &str) -> Vec<String> 
         if want != got {
             let at = want.iter().zip(&got).position(|(a, b)| a != b).unwrap_or(0);
             diffs.push(format!(
-                "key order differs from position {at}: expected [{}], got [{}]",
+                "key order differs from position {at}: {a} [{}], {b} [{}]",
                 join(&want[at..]),
                 join(&got[at..])
             ));

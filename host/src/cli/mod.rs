@@ -13,6 +13,7 @@
 mod cases;
 mod check;
 mod compile;
+mod diff;
 mod process;
 mod reconcile;
 mod replay;
@@ -50,7 +51,8 @@ pub enum Command {
         /// "outputs": <outputs.json>}, every part optional.
         #[arg(long, value_name = "CONTEXT.json")]
         context: Option<PathBuf>,
-        /// The component: `bundled` (the default), a .wasm, or a .cwasm pinned by GUEST_SHA256.
+        /// The component: `bundled` (the default), a .wasm, or a .cwasm pinned by GUEST_SHA256;
+        /// a path or s3://bucket/key[?versionId=V].
         #[arg(long, value_name = "COMPONENT")]
         guest: Option<String>,
     },
@@ -59,11 +61,28 @@ pub enum Command {
     /// The gate before uploading a new guest. A case is a folder with event.json, optional
     /// context.json, and expected.json.
     Check {
-        /// The component: `bundled`, a .wasm, or a .cwasm pinned by GUEST_SHA256.
+        /// The component: `bundled`, a .wasm, or a .cwasm pinned by GUEST_SHA256; a path or
+        /// s3://bucket/key[?versionId=V].
         component: String,
         /// The folder of cases.
         #[arg(long, value_name = "DIR", default_value = "fixtures")]
         fixtures: PathBuf,
+    },
+    /// Run two components over the same cases and print what differs, case by case: record
+    /// keys added, removed or changed, key order, the callback decision, ignore versus process,
+    /// refusals and failures. Exit 0 when they agree on every case, 1 on any difference (the
+    /// gate before a swap), 2 on a usage error. Errors agree when they are the same refusal
+    /// (`missing-field`, ...), whatever the wording.
+    Diff {
+        /// A component, twice: the current one (A), then the candidate (B). Each is `bundled`,
+        /// a .wasm, or a .cwasm pinned by GUEST_SHA256; a path or s3://bucket/key[?versionId=V]
+        /// (the deployed one, say).
+        #[arg(long = "guest", value_name = "COMPONENT", required = true, num_args = 1)]
+        guests: Vec<String>,
+        /// A folder of cases (each a folder with `event.json` and optional `context.json`, at
+        /// any depth: fixtures, or a sync of CAPTURE_INPUTS); repeat for more.
+        #[arg(long = "cases", value_name = "DIR")]
+        cases: Vec<PathBuf>,
     },
     /// The whole Lambda pipeline for one event, configured by the environment.
     ///
@@ -131,6 +150,7 @@ pub async fn run(command: Command) -> ExitCode {
             transform::run(&event, context.as_deref(), guest.as_deref()).await
         }
         Command::Check { component, fixtures } => check::run(&component, &fixtures).await,
+        Command::Diff { guests, cases } => diff::run(&guests, &cases).await,
         Command::Process { event } => process::run(&event).await,
         Command::Replay { queue, files, dry_run, max } => {
             let source = match queue {

@@ -30,6 +30,17 @@ impl ArchiveTarget {
     pub fn uri(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }
+
+    /// The folder of an event's captured inputs (`CAPTURE_INPUTS`), given its archive key:
+    /// `{prefix}/{YYYY}/{MM}/{DD}/event_{YYYYMMDD_HHMMSS}_{id}`, dated like the archive key.
+    pub fn capture_folder(&self, archive_key: &str) -> String {
+        let name = archive_key.rsplit('/').next().unwrap_or(archive_key);
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        // event_YYYYMMDD_...
+        let date = stem.get(6..14).filter(|d| d.bytes().all(|b| b.is_ascii_digit())).unwrap_or("00000000");
+        let folder = format!("{}/{}/{}/{stem}", &date[0..4], &date[4..6], &date[6..8]);
+        if self.prefix.is_empty() { folder } else { format!("{}/{folder}", self.prefix) }
+    }
 }
 
 /// `YYYYMMDD_HHMMSS`.
@@ -58,6 +69,17 @@ fn compact_utc(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captured_inputs_are_filed_by_the_archive_keys_date() {
+        let t = ArchiveTarget { bucket: "cases".into(), prefix: "real".into() };
+        assert_eq!(
+            t.capture_folder("omics-run-events/event_20260302_134512_e-1.json"),
+            "real/2026/03/02/event_20260302_134512_e-1"
+        );
+        let bare = ArchiveTarget { bucket: "cases".into(), prefix: String::new() };
+        assert_eq!(bare.capture_folder("event_20261130_000000_x.json"), "2026/11/30/event_20261130_000000_x");
+    }
 
     #[test]
     fn key_uses_event_parts_and_prefix() {

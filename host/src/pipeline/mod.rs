@@ -99,6 +99,9 @@ pub struct Handler<E, A, N> {
     pub archive: A,
     pub notifier: N,
     pub target: ArchiveTarget,
+    /// Where each processed event's inputs are kept as a case folder (`CAPTURE_INPUTS`),
+    /// through the same archive port: written once, encrypted.
+    pub capture: Option<ArchiveTarget>,
 }
 
 impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
@@ -177,7 +180,8 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         started: Instant,
         m: &mut EventMetrics,
     ) -> Result<Report, Error> {
-        let Shaped { outcome, run } = shaped;
+        let Shaped { outcome, context, error_parts } = shaped;
+        let run = context.run.as_deref();
         m.enrichment_errors = outcome.enrichment_errors.len();
         for e in &outcome.enrichment_errors {
             warn!("enrichment error: {e}");
@@ -189,9 +193,11 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         let uri = self.target.uri(&key);
         let send = matches!(outcome.callback, Callback::Send);
         let body = outcome.record.clone().into_bytes();
-        let (archived, delivered) = tokio::join!(self.archive.put_new(&self.target.bucket, &key, body), async {
-            if send { Some(self.deliver(guest, &outcome, run.as_deref(), event).await) } else { None }
-        });
+        let (archived, delivered, ()) = tokio::join!(
+            self.archive.put_new(&self.target.bucket, &key, body),
+            async { if send { Some(self.deliver(guest, &outcome, run, event).await) } else { None } },
+            self.capture(&key, event, &context, &error_parts, m),
+        );
         let answer = match &delivered {
             Some(Ok(Delivered { delivery: Delivery::Accepted { excerpt, .. }, .. })) => Some(excerpt.clone()),
             _ => None,
@@ -227,6 +233,37 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
             (Ok(_), Err(callback)) => Err(Error::Callback(callback)),
             (Err(archive), Ok(_)) => Err(Error::Archive(archive)),
             (Err(archive), Err(callback)) => Err(Error::ArchiveAndCallback { archive, callback }),
+        }
+    }
+
+    /// Keeps what the guest saw as a case folder (`event.json`, `context.json`) for `diff
+    /// --cases`, when `CAPTURE_INPUTS` is set. A failure is logged and counted, and does not
+    /// fail the event: the archive and the callback are what the event is for.
+    async fn capture(
+        &self,
+        archive_key: &str,
+        event: &[u8],
+        context: &crate::sandbox::Context,
+        error_parts: &[&'static str],
+        m: &mut EventMetrics,
+    ) {
+        let Some(target) = &self.capture else { return };
+        let folder = target.capture_folder(archive_key);
+        let files = [
+            ("event.json", event.to_vec()),
+            ("context.json", crate::adapters::context_file::ContextFile::captured(context, error_parts)),
+        ];
+        let writes = files.map(|(name, body)| {
+            let key = format!("{folder}/{name}");
+            async move { self.archive.put_new(&target.bucket, &key, body).await }
+        });
+        let [event_written, context_written] = writes;
+        match tokio::join!(event_written, context_written) {
+            (Ok(_), Ok(_)) => info!(capture = %target.uri(&folder), "inputs captured"),
+            (Err(e), _) | (_, Err(e)) => {
+                m.capture_failed = true;
+                warn!(capture = %target.uri(&folder), "inputs not captured: {e}");
+            }
         }
     }
 

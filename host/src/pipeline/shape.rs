@@ -57,10 +57,13 @@ impl RunEvent {
     }
 }
 
-/// A shaped event, and the run's description it was shaped with (GetRun's JSON).
+/// A shaped event, and what the guest saw: the context (the run's description, GetRun's
+/// JSON, heals a queued WES run) and which fetch each of its `errors` came from (`run`,
+/// `tasks` or `outputs`), for a captured case.
 pub struct Shaped {
     pub outcome: Outcome,
-    pub run: Option<String>,
+    pub context: Context,
+    pub error_parts: Vec<&'static str>,
 }
 
 /// Fetches what the plan asks for, then lets the guest shape the record; `guest_time`
@@ -88,17 +91,17 @@ async fn enrich_and_transform<E: Enricher>(
         },
         when(early_outputs.is_some(), || enricher.outputs(early_outputs.unwrap_or_default())),
     );
-    let mut errors = Vec::new();
-    let run = settle(run, &mut errors)?;
-    let tasks = settle(tasks, &mut errors)?;
-    let mut outputs = settle(outputs, &mut errors)?;
+    let mut errors = Errors::default();
+    let run = errors.settle(run, "run")?;
+    let tasks = errors.settle(tasks, "tasks")?;
+    let mut outputs = errors.settle(outputs, "outputs")?;
     let mut outputs_uri = early_outputs.map(str::to_owned);
 
     if let (Some(OutputsLocation::AfterRun), Some(run_json)) = (&plan.outputs, run.as_deref()) {
         let replan = session.plan(Some(run_json)).await;
         *guest_time = session.busy();
         if let EventPlan::Process(FetchPlan { outputs: Some(OutputsLocation::Uri(uri)), .. }) = replan? {
-            outputs = settle(Some(enricher.outputs(&uri).await), &mut errors)?;
+            outputs = errors.settle(Some(enricher.outputs(&uri).await), "outputs")?;
             outputs_uri = Some(uri);
         }
     }
@@ -111,6 +114,7 @@ async fn enrich_and_transform<E: Enricher>(
         }
     }
 
+    let Errors { errors, parts: error_parts } = errors;
     let context = Context { run, tasks, outputs, errors };
     let outcome = session.transform(&context).await;
     *guest_time = session.busy();
@@ -118,7 +122,7 @@ async fn enrich_and_transform<E: Enricher>(
     if !stderr.is_empty() {
         debug!(guest_stderr = %stderr, "the guest wrote to stderr");
     }
-    Ok(Shaped { outcome: outcome?, run: context.run })
+    Ok(Shaped { outcome: outcome?, context, error_parts })
 }
 
 /// The span for one event: run id, status, event id and the guest on every line.
@@ -131,15 +135,25 @@ async fn when<T, F: Future<Output = Fetched<T>>>(wanted: bool, fetch: impl FnOnc
     if wanted { Some(fetch().await) } else { None }
 }
 
-/// A permanent failure becomes an enrichment error; any other fails the event.
-fn settle<T>(fetched: Option<Fetched<T>>, errors: &mut Vec<String>) -> Result<Option<T>, Error> {
-    match fetched {
-        None | Some(Ok(None)) => Ok(None),
-        Some(Ok(Some(value))) => Ok(Some(value)),
-        Some(Err(FetchError::Permanent(why))) => {
-            errors.push(why);
-            Ok(None)
+/// The enrichment errors so far, and the fetch each came from.
+#[derive(Default)]
+struct Errors {
+    errors: Vec<String>,
+    parts: Vec<&'static str>,
+}
+
+impl Errors {
+    /// A permanent failure becomes an enrichment error; any other fails the event.
+    fn settle<T>(&mut self, fetched: Option<Fetched<T>>, part: &'static str) -> Result<Option<T>, Error> {
+        match fetched {
+            None | Some(Ok(None)) => Ok(None),
+            Some(Ok(Some(value))) => Ok(Some(value)),
+            Some(Err(FetchError::Permanent(why))) => {
+                self.errors.push(why);
+                self.parts.push(part);
+                Ok(None)
+            }
+            Some(Err(FetchError::Failed(e))) => Err(Error::Enrichment(e)),
         }
-        Some(Err(FetchError::Failed(e))) => Err(Error::Enrichment(e)),
     }
 }

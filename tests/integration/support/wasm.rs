@@ -63,3 +63,26 @@ pub fn hostile_variant(feature: &'static str) -> PathBuf {
     PATHS.lock().unwrap().push((feature, path.clone()));
     path
 }
+
+/// The Rust guest template (examples/rust-guest), as an author builds it, with its
+/// `example-change` rule or without.
+pub fn rust_template(example_change: bool) -> PathBuf {
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let target_dir = guest_target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(super::root().join("examples/rust-guest"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if example_change {
+        cmd.args(["--features", "example-change"]);
+    }
+    let status = cmd.status().expect("running cargo");
+    assert!(status.success(), "building examples/rust-guest (example-change: {example_change}) failed");
+    let built = target_dir.join("wasm32-wasip2/release/ngs360_omics_rust_guest.wasm");
+    let copy = target_dir.join(format!("rust-template-{}.wasm", if example_change { "changed" } else { "plain" }));
+    std::fs::copy(&built, &copy).expect("copying the component");
+    copy
+}
