@@ -453,6 +453,22 @@ async fn captured_inputs_are_cases_that_give_the_same_record_again() {
         assert_eq!(code, 0, "{name}: {stderr}");
         assert_eq!(stdout.trim_end(), archive[&name], "{name}: the captured case gives the archived record");
     }
+    // Through `diff`, as an author would after `aws s3 sync`: the same guest agrees on every
+    // captured case; one that changes a rule differs on the FAILED runs' cases.
+    let cases = tmp.0.to_str().unwrap();
+    let (code, stdout, stderr) =
+        crate::support::run(&["diff", "--guest", "bundled", "--guest", "bundled", "--cases", cases], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("{processed} cases: {processed} the same, 0 differ")), "{stdout}");
+    let changed = crate::support::wasm::rust_template(true);
+    let args = ["diff", "--guest", "bundled", "--guest", changed.to_str().unwrap(), "--cases", cases];
+    let (code, stdout, stderr) = crate::support::run(&args, &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let failed =
+        Fixture::all().iter().filter(|f| f.record().is_some() && f.expected["record"]["status"] == "FAILED").count();
+    assert!(failed >= 3, "{failed}");
+    assert_eq!(stdout.matches("      + needs_attention: added by B (true)").count(), failed, "{stdout}");
+
     let unknown = tmp.0.join("2026/03/02/event_20260302_140509_e-8900001/context.json");
     let context: Value = serde_json::from_slice(&std::fs::read(unknown).unwrap()).unwrap();
     assert!(context["errors"]["run"].as_str().unwrap().contains("not found"), "{context}");
