@@ -84,25 +84,27 @@ pub struct Config {
     pub guest_limits: GuestLimits,
     /// `CAPTURE_INPUTS=s3://bucket[/prefix]`: where each processed event's inputs are kept
     /// as a case folder (off when unset).
-    pub capture: Option<S3Place>,
+    pub capture: Option<ArchiveTarget>,
 }
 
-/// A bucket and a key prefix (without leading or trailing slashes; may be empty).
+/// A bucket and a key prefix (without leading or trailing slashes; may be empty) that the
+/// function writes objects under: the data lake's archive, or the captured inputs. Their
+/// keys are made in `pipeline::key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Place {
+pub struct ArchiveTarget {
     pub bucket: String,
     pub prefix: String,
 }
 
 /// `s3://bucket[/prefix]`.
-fn s3_place(var: &'static str, s: &str) -> Result<S3Place, ConfigError> {
+fn s3_place(var: &'static str, s: &str) -> Result<ArchiveTarget, ConfigError> {
     let invalid = |reason: &str| ConfigError::Invalid { var, reason: format!("`{s}`: {reason}") };
     let rest = s.strip_prefix("s3://").ok_or_else(|| invalid("is not an s3://bucket[/prefix] URI"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() || rest.contains(['?', '#']) {
         return Err(invalid("is not an s3://bucket[/prefix] URI"));
     }
-    Ok(S3Place { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
+    Ok(ArchiveTarget { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
 }
 
 /// What one event may cost the guest: settings, since a real guest may need more than the
@@ -358,7 +360,7 @@ mod tests {
             config(&vars)
         };
         assert_eq!(with("").unwrap().capture, None);
-        let place = |b: &str, p: &str| Some(S3Place { bucket: b.into(), prefix: p.into() });
+        let place = |b: &str, p: &str| Some(ArchiveTarget { bucket: b.into(), prefix: p.into() });
         assert_eq!(with("s3://cases").unwrap().capture, place("cases", ""));
         assert_eq!(with("s3://cases/real/inputs/").unwrap().capture, place("cases", "real/inputs"));
         for bad in ["cases/x", "s3:///x", "s3://b/p?versionId=1"] {

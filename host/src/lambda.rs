@@ -226,7 +226,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         archive: S3Archive { s3 },
         notifier,
         target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone() },
-        capture: config.capture.as_ref().map(|c| ArchiveTarget { bucket: c.bucket.clone(), prefix: c.prefix.clone() }),
+        capture: config.capture.clone(),
     })
 }
 

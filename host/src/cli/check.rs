@@ -4,17 +4,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::cases::{load_cases, run_case};
-use super::fail;
+use super::{command_sandbox, fail};
 use crate::adapters::refresh::load_named;
-use crate::config::GuestLimits;
-use crate::lambda::sandbox;
 
 pub async fn run(component: &str, fixtures: &Path) -> ExitCode {
-    let (runtime, limits) =
-        match GuestLimits::from_env().map_err(|e| e.to_string()).and_then(|l| sandbox(&l).map_err(|e| e.to_string())) {
-            Ok(r) => r,
-            Err(e) => return fail(2, e),
-        };
+    let (runtime, limits) = match command_sandbox() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let guest = match load_named(&runtime, component, limits).await {
         Ok(g) => g,
         Err(e) => return fail(1, e),

@@ -7,22 +7,19 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::cases::{Input, Shaped, Wording, diff_worded, load_inputs, shape};
-use super::fail;
+use super::{command_sandbox, fail};
 use crate::adapters::refresh::load_named;
-use crate::config::GuestLimits;
 use crate::error::{Error, GuestError};
-use crate::lambda::sandbox;
 use crate::sandbox::{ArchiveKey, Callback, EventIdentity, Outcome};
 
 pub async fn run(guests: &[String], dirs: &[PathBuf]) -> ExitCode {
     let [a, b] = guests else {
         return fail(2, "diff compares two components: give --guest twice (the current one, then the candidate)");
     };
-    let (runtime, limits) =
-        match GuestLimits::from_env().map_err(|e| e.to_string()).and_then(|l| sandbox(&l).map_err(|e| e.to_string())) {
-            Ok(r) => r,
-            Err(e) => return fail(2, e),
-        };
+    let (runtime, limits) = match command_sandbox() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut loaded = Vec::new();
     for (side, name) in [("A", a), ("B", b)] {
         match load_named(&runtime, name, limits).await {

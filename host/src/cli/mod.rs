@@ -170,6 +170,13 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The sandbox a command loads guests in, under `GUEST_MEMORY_MB` and `GUEST_TIMEOUT_MS`
+/// as in the function; a usage error (exit 2) when they are out of range.
+fn command_sandbox() -> Result<(crate::sandbox::Runtime, crate::sandbox::Limits), ExitCode> {
+    let limits = crate::config::GuestLimits::from_env().map_err(|e| fail(2, e))?;
+    crate::lambda::sandbox(&limits).map_err(|e| fail(2, e))
+}
+
 fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }

@@ -3,13 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{fail, read};
+use super::cases::{Shaped, shape};
+use super::{command_sandbox, fail, read};
 use crate::adapters::context_file::ContextFile;
 use crate::adapters::refresh::load_named;
 use crate::config::DEFAULT_PREFIX;
-use crate::config::GuestLimits;
-use crate::lambda::sandbox;
-use crate::pipeline::{Admission, ArchiveTarget, admit};
+use crate::pipeline::ArchiveTarget;
 use crate::sandbox::Callback;
 
 pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) -> ExitCode {
@@ -24,25 +23,20 @@ pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) 
         Some(Ok(c)) => c,
         Some(Err(e)) => return fail(2, e),
     };
-    let (runtime, limits) =
-        match GuestLimits::from_env().map_err(|e| e.to_string()).and_then(|l| sandbox(&l).map_err(|e| e.to_string())) {
-            Ok(r) => r,
-            Err(e) => return fail(2, e),
-        };
+    let (runtime, limits) = match command_sandbox() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let guest = match load_named(&runtime, component.unwrap_or("bundled"), limits).await {
         Ok(g) => g,
         Err(e) => return fail(2, e),
     };
-    let run = match admit(&guest, event.into()).await {
-        Ok(Admission::Ignored { reason, .. }) => {
+    let outcome = match shape(&guest, &event, &context).await {
+        Ok(Shaped::Ignored(reason)) => {
             eprintln!("ignored: {reason}");
             return ExitCode::SUCCESS;
         }
-        Ok(Admission::Run(run)) => run,
-        Err(e) => return fail(1, e),
-    };
-    let outcome = match run.shape(&context).await {
-        Ok(outcome) => outcome,
+        Ok(Shaped::Record(outcome)) => outcome,
         Err(e) => return fail(1, e),
     };
     println!("{}", outcome.record);

@@ -2,14 +2,8 @@
 
 use std::time::SystemTime;
 
+pub use crate::config::ArchiveTarget;
 use crate::sandbox::ArchiveKey;
-
-/// Where records are archived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveTarget {
-    pub bucket: String,
-    pub prefix: String,
-}
 
 impl ArchiveTarget {
     /// The object key for an outcome's key parts: the event's UTC time and id, or else the

@@ -21,11 +21,12 @@ use tracing::{Instrument, error, info, warn};
 pub use key::ArchiveTarget;
 pub use shape::{Admission, RunEvent, Shaped, admit, event_span};
 
+use crate::adapters::context_file::ContextFile;
 use crate::adapters::metrics::{CallbackMetric, Emf, EventMetrics};
 use crate::adapters::refresh::{GuestSlot, Refresher};
 use crate::error::{CallbackError, Error};
 use crate::ports::{Archive, Archived, Delivery, Enricher, Notifier};
-use crate::sandbox::{Callback, Guest, Outcome};
+use crate::sandbox::{Callback, Context, Guest, Outcome};
 
 /// What happened to the callback of an event that succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,22 +244,18 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         &self,
         archive_key: &str,
         event: &[u8],
-        context: &crate::sandbox::Context,
+        context: &Context,
         error_parts: &[&'static str],
         m: &mut EventMetrics,
     ) {
         let Some(target) = &self.capture else { return };
         let folder = target.capture_folder(archive_key);
-        let files = [
-            ("event.json", event.to_vec()),
-            ("context.json", crate::adapters::context_file::ContextFile::captured(context, error_parts)),
-        ];
-        let writes = files.map(|(name, body)| {
-            let key = format!("{folder}/{name}");
-            async move { self.archive.put_new(&target.bucket, &key, body).await }
-        });
-        let [event_written, context_written] = writes;
-        match tokio::join!(event_written, context_written) {
+        let (event_key, context_key) = (format!("{folder}/event.json"), format!("{folder}/context.json"));
+        let written = tokio::join!(
+            self.archive.put_new(&target.bucket, &event_key, event.to_vec()),
+            self.archive.put_new(&target.bucket, &context_key, ContextFile::captured(context, error_parts)),
+        );
+        match written {
             (Ok(_), Ok(_)) => info!(capture = %target.uri(&folder), "inputs captured"),
             (Err(e), _) | (_, Err(e)) => {
                 m.capture_failed = true;
