@@ -34,6 +34,12 @@ pub struct Peers {
     pub handler: Function,
 }
 
+/// A WES client for `url` with `key`, the public roots, and a 1 s time limit.
+fn wes_client(url: String, key: &str) -> WesClient {
+    let key = KeyLoader::Given(ApiKey::new(key.into()));
+    WesClient::new(url, key, Duration::from_secs(1), tls::client_config(None).unwrap()).unwrap()
+}
+
 pub async fn peers(tag: &str) -> Peers {
     peers_with(tag, |_| {}).await
 }
@@ -53,13 +59,7 @@ async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
         metrics: None,
         enricher: AwsEnricher { omics: omics_client.into(), s3: s3.clone().into() },
         archive: S3Archive { s3: s3.clone().into() },
-        notifier: WesClient::new(
-            url,
-            KeyLoader::Given(ApiKey::new(KEY.into())),
-            Duration::from_secs(1),
-            tls::client_config(None).unwrap(),
-        )
-        .unwrap(),
+        notifier: wes_client(url, KEY),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
         capture: None,
     };
@@ -199,13 +199,7 @@ async fn connection_refused_fails_the_invocation() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let p = peers_with("refused", |h| {
         let url = format!("http://{closed}/internal/callbacks/omics-state-change");
-        h.notifier = WesClient::new(
-            url,
-            KeyLoader::Given(ApiKey::new(KEY.into())),
-            Duration::from_secs(1),
-            tls::client_config(None).unwrap(),
-        )
-        .unwrap();
+        h.notifier = wes_client(url, KEY);
     })
     .await;
     let outputs = bucket("refused-out").await;
@@ -228,13 +222,7 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
     // A wrong key: 401, the invocation fails, and the key shows nowhere.
     let wrong = peers_with("callback-401", |h| {
         let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = WesClient::new(
-            url,
-            KeyLoader::Given(ApiKey::new("wrong-key-0001".into())),
-            Duration::from_secs(1),
-            tls::client_config(None).unwrap(),
-        )
-        .unwrap();
+        h.notifier = wes_client(url, "wrong-key-0001");
     })
     .await;
     wrong.omics.set("8400002", omics::Run::Found { run: run_json("8400002", Some(WES_RUN)), tasks: vec![] });
@@ -246,13 +234,7 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
     // event; the invocation fails and the error names API_SERVER.
     let misrouted = peers_with("callback-route", |h| {
         let url = format!("{}/ga4gh/wes/v1/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = WesClient::new(
-            url,
-            KeyLoader::Given(ApiKey::new(KEY.into())),
-            Duration::from_secs(1),
-            tls::client_config(None).unwrap(),
-        )
-        .unwrap();
+        h.notifier = wes_client(url, KEY);
     })
     .await;
     misrouted.omics.set("8400003", omics::Run::Found { run: run_json("8400003", Some(WES_RUN)), tasks: vec![] });
