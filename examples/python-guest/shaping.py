@@ -588,7 +588,6 @@ def transform(event: Event, ctx: Context) -> Outcome:
         if key not in own and not (key == "enrichment_errors" and errors):
             rec[key] = value
     if errors:
-        rec.pop("enrichment_errors", None)
         rec["enrichment_errors"] = list(errors)
 
     if status == "DELETED":
