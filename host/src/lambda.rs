@@ -56,12 +56,19 @@ pub fn since_main_us() -> Option<u64> {
 /// The sandbox being made on a thread of its own: the engine and, for the bundled guest,
 /// the guest (deserialized and linked; nothing of it runs). In Lambda mode it starts first
 /// thing in `main`, before the configuration is read, beside the async runtime, logging,
-/// TLS and the WES client; on two vCPUs that hides most of its 1 ms.
+/// TLS and the WES client; on two vCPUs that hides most of its 0.4 ms. The thread then
+/// stays on for the background work that follows `ready` (`in_background`).
 pub struct SandboxStart {
     made: oneshot::Receiver<Result<Sandboxed, LoadError>>,
 }
 
+/// Work for the thread that made the sandbox, once the cold start is over.
+type Later = Box<dyn FnOnce() + Send>;
+
 struct Sandboxed {
+    /// The thread that made the sandbox, waiting for work for the background (so that
+    /// starting one costs the main thread nothing between `ready` and `/next`).
+    later: std::sync::mpsc::Sender<Later>,
     runtime: Runtime,
     /// The bundled guest, loaded with the default limits; `None` for a guest from a file or
     /// S3.
@@ -76,13 +83,18 @@ impl SandboxStart {
         let (tx, made) = oneshot::channel();
         let make = move || {
             let t = Instant::now();
+            let (later, work) = std::sync::mpsc::channel::<Later>();
             let made = Runtime::new().and_then(|runtime| {
                 let engine_us = us(t);
                 let t = Instant::now();
                 let guest = if bundled { Some(runtime.bundled_now(Limits::default())?) } else { None };
-                Ok(Sandboxed { runtime, guest, engine_us, guest_us: us(t) })
+                Ok(Sandboxed { later, runtime, guest, engine_us, guest_us: us(t) })
             });
             let _ = tx.send(made);
+            // Until the cold start hands over its background work, or gives up on it.
+            if let Ok(work) = work.recv() {
+                work();
+            }
         };
         // Should the thread not start, the receiver says so (its sender is gone).
         let _ = std::thread::Builder::new().name("sandbox-start".into()).spawn(make);
@@ -174,7 +186,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
     let made = sandbox.wait().await?;
     phases.sandbox_wait_us = us(t);
     (phases.engine_us, phases.guest_us) = (made.engine_us, made.guest_us);
-    let (runtime, limits) = (made.runtime, event_limits(&config.guest_limits));
+    let (runtime, limits, later) = (made.runtime, event_limits(&config.guest_limits), made.later);
     let (guest, etag) = match made.guest {
         Some(guest) if config.guest == GuestSource::Bundled => (guest.with_limits(limits), None),
         _ => {
@@ -200,13 +212,14 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         wes_us = detail.map(|p| p.wes_us),
         engine_us = detail.map(|p| p.engine_us),
         guest_us = detail.map(|p| p.guest_us),
+        guest_in_place = detail.map(|_| crate::sandbox::bundled_in_place()),
         sandbox_wait_us = detail.map(|p| p.sandbox_wait_us),
         since_main_us = detail.and(since_main_us()),
         main_unix_us = detail.and(main_unix_us),
         "ready"
     );
     let key = matches!(config.key, KeySource::Secret(_)).then(|| notifier.clone());
-    in_background(s3.clone(), omics.clone(), key);
+    in_background(s3.clone(), omics.clone(), key, later);
     let slot = GuestSlot::new(guest);
     let refresher = Refresher::new(
         runtime,
@@ -231,12 +244,18 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
 }
 
 /// Makes the S3 and HealthOmics clients (and the SDK configuration they share), and reads
-/// the callback key from Secrets Manager when `key` is given, on a thread of its own at low
-/// priority: the first event needs the clients once its guest has admitted it and the key
-/// for its callback, but making them (about 0.7 ms of CPU, and as much for the secret's
-/// request) must not delay asking for it. A first event that needs them sooner waits for
-/// this thread (or makes them itself, should it not start).
-fn in_background(s3: Lazy<aws_sdk_s3::Client>, omics: Lazy<aws_sdk_omics::Client>, key: Option<WesClient>) {
+/// the callback key from Secrets Manager when `key` is given, at low priority on the thread
+/// that made the sandbox (`later`; a thread of its own should that one be gone): the first
+/// event needs the clients once its guest has admitted it and the key for its callback,
+/// but making them (about 0.7 ms of CPU, and as much for the secret's request) must not
+/// delay asking for it. A first event that needs them sooner waits for this work (or makes
+/// them itself, should it not run).
+fn in_background(
+    s3: Lazy<aws_sdk_s3::Client>,
+    omics: Lazy<aws_sdk_omics::Client>,
+    key: Option<WesClient>,
+    later: std::sync::mpsc::Sender<Later>,
+) {
     let handle = tokio::runtime::Handle::current();
     let work = async move {
         let read_key = async {
@@ -254,10 +273,13 @@ fn in_background(s3: Lazy<aws_sdk_s3::Client>, omics: Lazy<aws_sdk_omics::Client
         };
         tokio::join!(read_key, clients);
     };
-    let _ = std::thread::Builder::new().name("background".into()).spawn(move || {
+    let job: Later = Box::new(move || {
         lower_this_threads_priority();
         handle.block_on(work);
     });
+    if let Err(std::sync::mpsc::SendError(job)) = later.send(job) {
+        let _ = std::thread::Builder::new().name("background".into()).spawn(job);
+    }
 }
 
 /// Nice 10 for the calling thread (on Linux, niceness is per thread); where that cannot be

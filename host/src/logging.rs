@@ -5,7 +5,9 @@
 //! WARN, so that nothing they print about requests can carry a payload or the key.
 
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Where logs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,26 +44,36 @@ pub fn level(verbose: Option<&str>, lambda_level: Option<&str>, output: Output) 
     }
 }
 
+/// This crate's events at `level`, every other crate's at WARN at most.
+fn filter(level: LevelFilter) -> Targets {
+    Targets::new().with_default(LevelFilter::WARN.min(level)).with_target("ngs360_omics", level)
+}
+
 /// Installs the global subscriber, with the level the environment asks for.
 pub fn init(output: Output) {
     let env = |name: &str| std::env::var(name).ok();
     let level = level(env("VERBOSE_LOGGING").as_deref(), env("AWS_LAMBDA_LOG_LEVEL").as_deref(), output);
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::WARN.min(level).into())
-        .parse_lossy(format!("ngs360_omics={level}"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = filter(level);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
     match output {
         Output::Lambda => {
             let json = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
             // Lambda stamps every line itself.
             let builder = builder.without_time().with_ansi(false);
             if json {
-                builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+                builder
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .finish()
+                    .with(filter)
+                    .init();
             } else {
-                builder.init();
+                builder.finish().with(filter).init();
             }
         }
-        Output::Cli(_) => builder.with_writer(std::io::stderr).with_ansi(false).init(),
+        Output::Cli(_) => builder.with_writer(std::io::stderr).with_ansi(false).finish().with(filter).init(),
     }
 }
 

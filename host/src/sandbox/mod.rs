@@ -4,6 +4,7 @@
 //!
 //! - `engine.rs`: the engine settings, shared with the build script;
 //! - `runtime.rs`: the engine, loading, the trust rule, interface versions, precompiling;
+//! - `code.rs`: making guest code executable; the bundled guest used in place;
 //! - `wasi.rs`: the WASI set-up a guest sees (no capabilities) and the store's data;
 //! - `session.rs`: one event's instance, the calls and their limits, error classification;
 //! - `abi.rs`: lifting a guest's answers with their sizes checked before the copy;
@@ -11,6 +12,7 @@
 //! - `limits.rs`: the limits and the cutting and escaping of a guest's text.
 
 mod abi;
+mod code;
 pub mod engine;
 mod limits;
 mod runtime;
@@ -21,8 +23,8 @@ mod wasi;
 pub use abi::{LIST_MAX, RECORD_MAX, TEXT_MAX};
 pub use limits::{GUEST_MEMORY_MAX, Limits, plain_text};
 pub use runtime::{
-    BUNDLED_NAME, BUNDLED_SHA256, BUNDLED_TARGET, BUNDLED_VERSION, Runtime, WIT_INTERFACE, WIT_VERSION, precompile,
-    semver_compatible, sha256_hex,
+    BUNDLED_NAME, BUNDLED_SHA256, BUNDLED_TARGET, BUNDLED_VERSION, Runtime, WIT_INTERFACE, WIT_VERSION,
+    bundled_in_place, precompile, semver_compatible, sha256_hex,
 };
 pub use session::{Guest, Session};
 pub use types::{ArchiveKey, Callback, EventIdentity, EventPlan, FetchPlan, GuestInfo, Outcome, OutputsLocation};

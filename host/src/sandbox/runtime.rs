@@ -3,12 +3,14 @@
 //! when the deployer pinned its sha256. A component must export the processor interface at
 //! a version this host can serve.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 use super::bindings::OmicsEventProcessorPre;
+use super::code::{CodeMemory, PageAligned};
 use super::engine;
 use super::limits::{Limits, TICK, plain_text};
 use super::session::{Exports, Guest};
@@ -22,7 +24,7 @@ pub const WIT_INTERFACE: &str = "ngs360:omics-events/processor";
 pub const WIT_VERSION: &str = "0.2.0";
 
 /// The guest bundled in this binary, precompiled for `BUNDLED_TARGET` by the build script.
-static BUNDLED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm"));
+static BUNDLED: &PageAligned<[u8]> = &PageAligned(*include_bytes!(concat!(env!("OUT_DIR"), "/guest.cwasm")));
 /// The target the bundled guest was precompiled for.
 pub const BUNDLED_TARGET: &str = env!("NGS360_BUNDLED_GUEST_TARGET");
 /// The sha256 of the bundled guest's component (the `.wasm` the build made).
@@ -33,6 +35,38 @@ pub const BUNDLED_SHA256: &str = env!("NGS360_BUNDLED_GUEST_SHA256");
 pub const BUNDLED_NAME: &str = "ngs360-omics-guest";
 /// See [`BUNDLED_NAME`].
 pub const BUNDLED_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether a load of the bundled guest has claimed its bytes, to run from them in place.
+static IN_PLACE_CLAIMED: AtomicBool = AtomicBool::new(false);
+/// Whether that load succeeded.
+static IN_PLACE_LOADED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the bundled guest's code runs from this binary's own pages (the first load of it
+/// in a process, on a machine with 4 KiB pages), rather than from a copy.
+pub fn bundled_in_place() -> bool {
+    IN_PLACE_LOADED.load(Ordering::Acquire)
+}
+
+/// The bundled guest, and whether it is used in place: the first load in a process uses
+/// the bytes where they are, and every later load copies them (wasmtime registers each
+/// loaded component's code by its address, once).
+///
+/// # Safety
+/// `BUNDLED` was produced by this crate's build script with this wasmtime and these engine
+/// settings, and is never written to.
+unsafe fn deserialize_bundled(engine: &Engine) -> wasmtime::Result<(Component, bool)> {
+    if let Some(bytes) = super::code::in_place(BUNDLED)
+        && !IN_PLACE_CLAIMED.swap(true, Ordering::AcqRel)
+    {
+        // SAFETY: see above; the bytes are 'static.
+        if let Ok(component) = unsafe { Component::deserialize_raw(engine, bytes) } {
+            IN_PLACE_LOADED.store(true, Ordering::Release);
+            return Ok((component, true));
+        }
+    }
+    // SAFETY: see above.
+    Ok((unsafe { Component::deserialize(engine, &BUNDLED.0) }?, false))
+}
 
 fn engine_error(e: wasmtime::Error) -> LoadError {
     LoadError::Engine(format!("{e:#}"))
@@ -61,6 +95,7 @@ impl Runtime {
         // limiter either way.
         // Enough frames to place a trap; a runaway recursion would otherwise list thousands.
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(16));
+        config.with_custom_code_memory(Some(Arc::new(CodeMemory::new(BUNDLED))));
         let engine = Engine::new(&config).map_err(engine_error)?;
         start_ticker(&engine);
         Ok(Runtime { bare: Arc::new(Linker::new(&engine)), engine, wasi: Arc::default() })
@@ -96,7 +131,7 @@ impl Runtime {
     pub fn bundled_now(&self, limits: Limits) -> Result<Guest, LoadError> {
         // SAFETY: these bytes were produced by this crate's build script with this wasmtime
         // and these engine settings; they are part of the binary itself.
-        let component = unsafe { Component::deserialize(&self.engine, BUNDLED) }
+        let (component, _) = unsafe { deserialize_bundled(&self.engine) }
             .map_err(|e| LoadError::Compile { origin: "bundled guest".into(), reason: format!("{e:#}") })?;
         let (pre, exports) = self.link(&component, "bundled")?;
         let info = GuestInfo { name: BUNDLED_NAME.into(), version: BUNDLED_VERSION.into() };
@@ -260,6 +295,37 @@ fn start_ticker(engine: &Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::EventPlan;
+
+    /// At most one load runs from the binary's pages (here the tests share a process, so
+    /// another test's load may have claimed them); the others copy.
+    #[test]
+    fn the_bundled_guest_is_used_in_place_once_and_copied_after() {
+        assert!(super::super::code::in_place(BUNDLED).is_some(), "4 KiB pages, aligned bytes");
+        let runtime = Runtime::new().unwrap();
+        // SAFETY: the bundled bytes, as in `bundled_now`.
+        let loads = [(); 3].map(|_| unsafe { deserialize_bundled(&runtime.engine) }.unwrap());
+        assert!(loads.iter().filter(|(_, in_place)| *in_place).count() <= 1);
+        assert!(bundled_in_place(), "the first load in this process was in place");
+        let bytes = BUNDLED.0.as_ptr_range();
+        for (component, in_place) in &loads {
+            let image = component.image_range();
+            let inside = bytes.start <= image.start && image.end <= bytes.end;
+            assert_eq!(inside, *in_place, "{image:?} against {bytes:?}");
+        }
+    }
+
+    /// Two loads share the pages: dropping one leaves the other's code executable.
+    #[tokio::test]
+    async fn a_dropped_load_of_the_bundled_guest_leaves_another_running() {
+        let runtime = Runtime::new().unwrap();
+        let first = runtime.bundled_now(Limits::default()).unwrap();
+        let second = runtime.bundled_now(Limits::default()).unwrap();
+        drop(first);
+        let event = include_bytes!("../../../fixtures/eventbridge-omics-run-completed/event.json");
+        let plan = second.open(event).await.unwrap().plan(None).await.unwrap();
+        assert!(matches!(plan, EventPlan::Process(_)), "{plan:?}");
+    }
 
     #[test]
     fn wit_version_matches_the_wit_file() {
