@@ -245,7 +245,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
 
 /// Makes the S3 and HealthOmics clients (and the SDK configuration they share), and reads
 /// the callback key from Secrets Manager when `key` is given, at low priority on the thread
-/// that made the sandbox (`later`; a thread of its own should that one be gone): the first
+/// that made the sandbox (`later`): the first
 /// event needs the clients once its guest has admitted it and the key for its callback,
 /// but making them (about 0.7 ms of CPU, and as much for the secret's request) must not
 /// delay asking for it. A first event that needs them sooner waits for this work (or makes
@@ -277,9 +277,9 @@ fn in_background(
         lower_this_threads_priority();
         handle.block_on(work);
     });
-    if let Err(std::sync::mpsc::SendError(job)) = later.send(job) {
-        let _ = std::thread::Builder::new().name("background".into()).spawn(job);
-    }
+    // The thread waits for this from the moment it has sent the sandbox; the clients and the
+    // key are made on first use anyway.
+    let _ = later.send(job);
 }
 
 /// Nice 10 for the calling thread (on Linux, niceness is per thread); where that cannot be

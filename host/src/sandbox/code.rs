@@ -4,16 +4,18 @@
 //! executable; for the bundled guest (515 KB, in this binary's read-only data) that copy
 //! was about 160 page faults of every cold start. Instead the bundled guest is
 //! deserialized in place (`Component::deserialize_raw`, by the first load of it in a
-//! process; `runtime.rs`): its bytes are page-aligned in the binary, and its code pages are
-//! switched from read-only to read+execute where they are, never writable. wasmtime leaves that switch to an engine's [`CodeMemory`] for memory it
-//! does not own, so this engine has one, and it serves every component: for memory wasmtime
-//! owns (a compiled `.wasm`, a `.cwasm` from S3) it takes the steps wasmtime's own
-//! publishing takes (instruction-cache upkeep where the CPU needs it, read+execute).
+//! process; `runtime.rs`): its bytes are page-aligned in the binary, and its code pages
+//! are switched from read-only to read+execute where they are, never writable. wasmtime
+//! leaves that switch to an engine's [`CodeMemory`] for memory it does not own, so this
+//! engine has one, and it serves every component: for memory wasmtime owns (a compiled
+//! `.wasm`, a `.cwasm` from S3) it takes the steps wasmtime's own publishing takes
+//! (instruction-cache upkeep where the CPU needs it, read+execute).
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use wasmtime::CustomCodeMemory;
+use wasmtime_jit_icache_coherence as icache;
 
 /// Bytes at a page boundary (4 KiB, the page size of Lambda's x86_64 and arm64 kernels):
 /// the bundled component's code section is page-aligned within it, so it is page-aligned
@@ -24,10 +26,10 @@ pub struct PageAligned<B: ?Sized>(pub B);
 /// The page size [`PageAligned`] assumes.
 const PAGE: usize = 4096;
 
-/// `bytes`, when they can be used in place: page-aligned on a machine with 4 KiB pages.
+/// `bytes`, when they can be used in place: on a machine with the 4 KiB pages they are
+/// aligned to.
 pub fn in_place(bytes: &'static PageAligned<[u8]>) -> Option<NonNull<[u8]>> {
-    let aligned = (bytes.0.as_ptr() as usize).is_multiple_of(PAGE);
-    (aligned && page_size() == PAGE).then(|| NonNull::from(&bytes.0))
+    (page_size() == PAGE).then(|| NonNull::from(&bytes.0))
 }
 
 fn page_size() -> usize {
@@ -87,5 +89,3 @@ fn protect(ptr: *const u8, len: usize, prot: libc::c_int) -> wasmtime::Result<()
     }
     Ok(())
 }
-
-use wasmtime_jit_icache_coherence as icache;

@@ -301,7 +301,7 @@ mod tests {
     /// another test's load may have claimed them); the others copy.
     #[test]
     fn the_bundled_guest_is_used_in_place_once_and_copied_after() {
-        assert!(super::super::code::in_place(BUNDLED).is_some(), "4 KiB pages, aligned bytes");
+        assert!(super::super::code::in_place(BUNDLED).is_some(), "4 KiB pages");
         let runtime = Runtime::new().unwrap();
         // SAFETY: the bundled bytes, as in `bundled_now`.
         let loads = [(); 3].map(|_| unsafe { deserialize_bundled(&runtime.engine) }.unwrap());
