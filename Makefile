@@ -59,7 +59,8 @@ lambda-update: package
 		$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs[?OutputKey=='FunctionArn'].OutputValue" --output text) \
 		--zip-file fileb://$(ZIP)
 
-## rules: the EventBridge rules that invoke the stack's function (one is expected; a second,
+## rules: the EventBridge rules that invoke the stack's function (expected: its event rule and, unless
+## ReconcileSchedule is empty, the reconcile schedule; a second event rule,
 ## made by hand for the Python function, would process every event twice)
 rules:
 	@name=$$(aws cloudformation describe-stacks --stack-name $(STACK_NAME) \

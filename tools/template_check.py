@@ -23,13 +23,14 @@ FULL = {
     "ApiServerCaFile": "/opt/ca/ngs360-internal-ca.pem",
     "LayerArns": ["arn:aws:lambda:eu-west-1:111122223333:layer:ngs360-ca:1"],
     "CaptureInputs": "s3://ngs360-guest-cases/captured",
+    "CallbackOrigins": "https://ngs360.example.org,https://wes-b.example.org:8443",
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "111122223333",
 }
 BARE = dict(
     FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="", ApiServerCaFile="", LayerArns=[""],
-    CaptureInputs="",
+    CaptureInputs="", CallbackOrigins="",
 )
 PARAMS = FULL
 REFS = {"ApiServerAuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
@@ -172,9 +173,10 @@ def main():
             problems.append(f"{label}: API_SERVER_CA_FILE is {env.get('API_SERVER_CA_FILE')!r}, expected {ca!r}")
         if got_layers != layers:
             problems.append(f"{label}: Layers is {got_layers!r}, expected {layers!r}")
-        capture = params["CaptureInputs"] or None
-        if env.get("CAPTURE_INPUTS") != capture:
-            problems.append(f"{label}: CAPTURE_INPUTS is {env.get('CAPTURE_INPUTS')!r}, expected {capture!r}")
+        for var, param in [("CAPTURE_INPUTS", "CaptureInputs"), ("CALLBACK_ORIGINS", "CallbackOrigins")]:
+            want = params[param] or None
+            if env.get(var) != want:
+                problems.append(f"{label}: {var} is {env.get(var)!r}, expected {want!r}")
     for label, params, expected in [("full", FULL, EXPECTED_FULL), ("bare", BARE, EXPECTED_BARE)]:
         granted, found = grants(template, params)
         problems += [f"{label}: {p}" for p in found]

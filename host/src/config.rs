@@ -62,8 +62,12 @@ impl fmt::Display for GuestSource {
 /// Everything the function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// `API_SERVER`, without a trailing slash.
+    /// `API_SERVER`, normalised: without empty path segments or a trailing slash, with or
+    /// without the WES API's `/ga4gh/wes/v1` prefix.
     pub api_server: String,
+    /// `CALLBACK_ORIGINS`: the origins a run's `callback_url` tag may name (behaviour §7);
+    /// `API_SERVER`'s origin is always one of them.
+    pub callback_origins: CallbackOrigins,
     /// `DATA_LAKE_BUCKET`.
     pub bucket: String,
     /// `S3_PREFIX`, without leading or trailing slashes.
@@ -179,6 +183,7 @@ impl Config {
         let required = |name: &'static str| var(name).ok_or(ConfigError::Missing(name));
 
         let api_server = api_server(&required("API_SERVER")?)?;
+        let callback_origins = CallbackOrigins::from_setting(var("CALLBACK_ORIGINS").as_deref(), &api_server)?;
         let bucket = required("DATA_LAKE_BUCKET")?;
         let key = match (var("AUTH_TOKEN"), var("ENV_SECRETS")) {
             (Some(token), _) => KeySource::Direct(ApiKey(token)),
@@ -198,6 +203,7 @@ impl Config {
         };
         Ok(Config {
             api_server,
+            callback_origins,
             bucket,
             prefix: var("S3_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()).trim_matches('/').to_owned(),
             verbose: var("VERBOSE_LOGGING").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -214,20 +220,132 @@ impl Config {
         })
     }
 
-    /// The callback URL: `{API_SERVER}/internal/callbacks/omics-state-change`.
-    pub fn callback_url(&self) -> String {
-        format!("{}/internal/callbacks/omics-state-change", self.api_server)
+    /// The two mounts the callback route may be under: `API_SERVER` first, then the other
+    /// generation's (behaviour §7).
+    pub fn mounts(&self) -> Mounts {
+        Mounts::of(&self.api_server)
     }
 }
 
-/// The WES API's public prefix, which the callback route is not under (behaviour §7).
+/// The WES API's public prefix. The current service mounts the callback route under it, the
+/// earlier one at its root (behaviour §7).
 pub const WES_PUBLIC_PREFIX: &str = "/ga4gh/wes/v1";
+
+/// The callback route's path, below a mount.
+pub const CALLBACK_ROUTE: &str = "/internal/callbacks/omics-state-change";
+
+/// Where the callback route may be: under `API_SERVER` as given, or under the other known
+/// mount of the same origin and proxy prefix (`/ga4gh/wes/v1` added, or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mounts {
+    /// `API_SERVER`, normalised.
+    pub configured: String,
+    /// The other generation's base URL: what `API_SERVER` should be set to when the service
+    /// answers there.
+    pub other: String,
+}
+
+impl Mounts {
+    /// The mounts for a normalised `API_SERVER` (see [`api_server`]).
+    pub fn of(api_server: &str) -> Mounts {
+        let other = match api_server.strip_suffix(WES_PUBLIC_PREFIX) {
+            Some(root) => root.to_owned(),
+            None => format!("{api_server}{WES_PUBLIC_PREFIX}"),
+        };
+        Mounts { configured: api_server.to_owned(), other }
+    }
+
+    /// The callback URL under a base URL.
+    pub fn url(base: &str) -> String {
+        format!("{base}{CALLBACK_ROUTE}")
+    }
+}
+
+/// An origin: scheme, host (lower case) and port (the scheme's default made explicit), as
+/// `https://wes.example.org:443`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin(String);
+
+impl Origin {
+    /// The origin of an `http` or `https` URL with a host; `None` for any other.
+    pub fn of(url: &reqwest::Url) -> Option<Origin> {
+        let scheme = url.scheme();
+        if !matches!(scheme, "http" | "https") {
+            return None;
+        }
+        let host = url.host_str().filter(|h| !h.is_empty())?.to_ascii_lowercase();
+        let port = url.port_or_known_default()?;
+        Some(Origin(format!("{scheme}://{host}:{port}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `CALLBACK_ORIGINS`: the origins a run's `callback_url` tag may send the callback (and
+/// the key) to. Never empty: `API_SERVER`'s origin is always in it, since every callback
+/// without a usable tag goes there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackOrigins(Vec<Origin>);
+
+impl CallbackOrigins {
+    /// `setting` (comma-separated origins) or, when unset, `API_SERVER`'s origin alone. Each
+    /// entry is `http(s)://host[:port]`, without user info, a path, a query or a fragment;
+    /// the list must hold `API_SERVER`'s origin.
+    pub fn from_setting(setting: Option<&str>, api_server: &str) -> Result<CallbackOrigins, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { var: "CALLBACK_ORIGINS", reason };
+        let own = reqwest::Url::parse(api_server).ok().as_ref().and_then(Origin::of).ok_or_else(|| {
+            ConfigError::Invalid { var: "API_SERVER", reason: format!("`{api_server}` has no origin") }
+        })?;
+        let Some(setting) = setting else { return Ok(CallbackOrigins(vec![own])) };
+        let mut origins = Vec::new();
+        for entry in setting.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let url = reqwest::Url::parse(entry).map_err(|e| invalid(format!("`{entry}` is not a URL ({e})")))?;
+            let origin = Origin::of(&url)
+                .ok_or_else(|| invalid(format!("`{entry}` is not an http:// or https:// origin with a host")))?;
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(invalid(format!("`{entry}` must not carry user info")));
+            }
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return Err(invalid(format!(
+                    "`{entry}` must be an origin alone (scheme, host, port), without a path, query or fragment"
+                )));
+            }
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        if !origins.contains(&own) {
+            return Err(invalid(format!(
+                "must include API_SERVER's origin ({own}): the callback goes there for every run without a \
+                 usable callback_url tag"
+            )));
+        }
+        Ok(CallbackOrigins(origins))
+    }
+
+    /// Whether `origin` is in the list.
+    pub fn allows(&self, origin: &Origin) -> bool {
+        self.0.contains(origin)
+    }
+
+    /// The origins, comma-separated, for log lines.
+    pub fn listed(&self) -> String {
+        self.0.iter().map(Origin::as_str).collect::<Vec<_>>().join(",")
+    }
+}
 
 /// `API_SERVER`, checked and normalised: an `http://` or `https://` URL with a host, no
 /// credentials, query or fragment, its path without empty segments or a trailing slash, so
-/// that the callback URL has no doubled slash. The WES API mounts the callback route at the
-/// service's root, so a URL that ends with the public `/ga4gh/wes/v1` prefix is refused: it
-/// is the usual mistake, and every callback would meet a 404.
+/// that the callback URL has no doubled slash. The path may end with the WES API's
+/// `/ga4gh/wes/v1` prefix or not: the callback finds the route under either (behaviour §7).
 pub fn api_server(value: &str) -> Result<String, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid { var: "API_SERVER", reason };
     let url = reqwest::Url::parse(value).map_err(|e| invalid(format!("`{value}` is not a URL ({e})")))?;
@@ -245,13 +363,6 @@ pub fn api_server(value: &str) -> Result<String, ConfigError> {
     }
     let path: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
     let path = if path.is_empty() { String::new() } else { format!("/{}", path.join("/")) };
-    if path.ends_with(WES_PUBLIC_PREFIX) {
-        return Err(invalid(format!(
-            "`{value}` ends with {WES_PUBLIC_PREFIX}, the WES API's public prefix, but the callback route \
-             (/internal/callbacks/omics-state-change) is mounted at the service's root: set API_SERVER to the \
-             service's base URL, without {WES_PUBLIC_PREFIX}"
-        )));
-    }
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     Ok(format!("{}://{}{port}{path}", url.scheme(), url.host_str().unwrap_or_default()))
 }
@@ -314,7 +425,18 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&BASE).unwrap();
-        assert_eq!(c.callback_url(), "https://wes.example.org/internal/callbacks/omics-state-change");
+        assert_eq!(
+            c.mounts(),
+            Mounts {
+                configured: "https://wes.example.org".into(),
+                other: "https://wes.example.org/ga4gh/wes/v1".into()
+            }
+        );
+        assert_eq!(
+            Mounts::url(&c.mounts().configured),
+            "https://wes.example.org/internal/callbacks/omics-state-change"
+        );
+        assert_eq!(c.callback_origins.listed(), "https://wes.example.org:443");
         assert_eq!(c.prefix, "omics-run-events");
         assert!(!c.verbose);
         assert_eq!(c.key, KeySource::Direct(ApiKey::new("k".into())));
@@ -410,13 +532,24 @@ mod tests {
     }
 
     #[test]
-    fn api_server_is_the_services_base_url() {
-        for (given, base) in [
-            ("https://wes.example.org", "https://wes.example.org"),
-            ("https://wes.example.org/", "https://wes.example.org"),
-            ("http://127.0.0.1:8080//proxy//wes/", "http://127.0.0.1:8080/proxy/wes"),
+    fn api_server_is_the_services_base_url_with_or_without_the_prefix() {
+        for (given, base, other) in [
+            ("https://wes.example.org", "https://wes.example.org", "https://wes.example.org/ga4gh/wes/v1"),
+            ("https://wes.example.org/", "https://wes.example.org", "https://wes.example.org/ga4gh/wes/v1"),
+            (
+                "https://wes.example.org/ga4gh/wes/v1/",
+                "https://wes.example.org/ga4gh/wes/v1",
+                "https://wes.example.org",
+            ),
+            (
+                "http://127.0.0.1:8080//proxy//wes/",
+                "http://127.0.0.1:8080/proxy/wes",
+                "http://127.0.0.1:8080/proxy/wes/ga4gh/wes/v1",
+            ),
+            ("http://10.0.0.5/p/ga4gh/wes/v1", "http://10.0.0.5/p/ga4gh/wes/v1", "http://10.0.0.5/p"),
         ] {
             assert_eq!(api_server(given).unwrap(), base, "{given}");
+            assert_eq!(Mounts::of(base), Mounts { configured: base.into(), other: other.into() }, "{given}");
         }
         for bad in [
             "wes.example.org",
@@ -424,17 +557,43 @@ mod tests {
             "https://user:pw@wes.example.org",
             "https://wes.example.org/?x=1",
             "https://wes.example.org/#top",
-            "https://wes.example.org/ga4gh/wes/v1",
-            "https://wes.example.org/ga4gh/wes/v1/",
         ] {
             let err = api_server(bad).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { var: "API_SERVER", .. }), "{bad}: {err}");
         }
-        let err = api_server("https://wes.example.org/ga4gh/wes/v1").unwrap_err().to_string();
-        assert!(
-            err.starts_with("API_SERVER is invalid: `https://wes.example.org/ga4gh/wes/v1` ends with /ga4gh/wes/v1"),
-            "{err}"
+    }
+
+    #[test]
+    fn callback_origins_default_to_api_servers_and_must_include_it() {
+        let origins = |setting: Option<&str>, api: &str| CallbackOrigins::from_setting(setting, api);
+        assert_eq!(
+            origins(None, "https://WES.example.org/ga4gh/wes/v1").unwrap().listed(),
+            "https://wes.example.org:443"
         );
+        assert_eq!(origins(None, "http://127.0.0.1:8080/p").unwrap().listed(), "http://127.0.0.1:8080");
+        let two =
+            origins(Some(" https://wes.example.org:443/ , https://Wes-B.example.org:8443"), "https://wes.example.org")
+                .unwrap();
+        assert_eq!(two.listed(), "https://wes.example.org:443,https://wes-b.example.org:8443");
+        let origin = |u: &str| Origin::of(&reqwest::Url::parse(u).unwrap()).unwrap();
+        assert!(two.allows(&origin("https://WES-B.EXAMPLE.ORG:8443/x")));
+        assert!(!two.allows(&origin("http://wes.example.org/x")), "http where the list says https");
+        assert!(!two.allows(&origin("https://wes.example.org:8443/x")));
+        for (bad, says) in [
+            ("https://wes-b.example.org", "must include API_SERVER's origin (https://wes.example.org:443)"),
+            ("https://wes.example.org,wes-b", "`wes-b` is not a URL"),
+            ("https://wes.example.org,ftp://wes-b.example.org", "not an http:// or https:// origin"),
+            ("https://wes.example.org/ga4gh", "an origin alone"),
+            ("https://wes.example.org,https://u@wes-b.example.org", "user info"),
+            ("https://wes.example.org?x", "an origin alone"),
+        ] {
+            let err = origins(Some(bad), "https://wes.example.org").unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { var: "CALLBACK_ORIGINS", .. }), "{bad}: {err}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+        let mut vars = BASE.to_vec();
+        vars.push(("CALLBACK_ORIGINS", "https://other.example.org"));
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { var: "CALLBACK_ORIGINS", .. })));
     }
 
     #[test]

@@ -147,10 +147,16 @@ pub enum CallbackError {
     #[error("callback to {url} failed: {reason}")]
     Transport { url: String, reason: String },
     #[error(
-        "callback to {url}: no such route (HTTP 404 {excerpt}); API_SERVER is wrong: it must be the \
-         WES API service's base URL, which serves /internal/callbacks/omics-state-change at its root"
+        "callback to {url}{}: no such route (HTTP 404 {excerpt}); API_SERVER is wrong: it must be the \
+         WES API service's base URL (https://host or https://host/ga4gh/wes/v1, behind any proxy prefix)",
+        other_mount(.other)
     )]
-    NoRoute { url: String, excerpt: String },
+    NoRoute {
+        url: String,
+        /// The other mount, when it was tried too.
+        other: Option<String>,
+        excerpt: String,
+    },
     #[error("the WES API refused the state transition (HTTP 400: {excerpt})")]
     Transition { excerpt: String },
     #[error("could not report the run's start before its terminal status: {0}")]
@@ -159,6 +165,17 @@ pub enum CallbackError {
     Key(String),
     #[error("the WES API answered HTTP {status}: {excerpt}")]
     Status { status: u16, excerpt: String },
+}
+
+fn other_mount(other: &Option<String>) -> String {
+    other.as_ref().map(|o| format!(" and {o}")).unwrap_or_default()
+}
+
+impl CallbackError {
+    /// Whether the WES API answered (an HTTP status), rather than not being reached at all.
+    pub fn is_answer(&self) -> bool {
+        matches!(self, CallbackError::NoRoute { .. } | CallbackError::Transition { .. } | CallbackError::Status { .. })
+    }
 }
 
 /// The function cannot start (reported to Lambda's init error endpoint).

@@ -180,7 +180,8 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         KeySource::Direct(key) => KeyLoader::Given(key.clone()),
         KeySource::Secret(id) => KeyLoader::Secret { sdk: sdk.clone(), id: id.clone() },
     };
-    let notifier = WesClient::new(config.callback_url(), key, config.callback_timeout, wes_tls)?;
+    let notifier =
+        WesClient::new(config.mounts(), config.callback_origins.clone(), key, config.callback_timeout, wes_tls)?;
     phases.wes_us = us(t);
     let t = Instant::now();
     let made = sandbox.wait().await?;
@@ -205,6 +206,8 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         guest = %guest.label(),
         guest_source = %guest.origin(),
         guest_refresh_seconds = config.guest_refresh.as_secs(),
+        callback = %notifier.url(),
+        callback_origins = %config.callback_origins.listed(),
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         runtime_us = detail.map(|p| p.runtime_us),
         config_us = detail.map(|p| p.config_us),

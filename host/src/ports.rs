@@ -53,17 +53,39 @@ pub trait Archive: Sync {
     ) -> impl Future<Output = Result<Archived, ArchiveError>> + Send;
 }
 
-/// What the WES API did with a callback that does not fail the invocation.
+/// What the WES API did with a callback that does not fail the invocation, and the origin
+/// that answered (`https://host:443`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// 2xx, with a short excerpt of the answer ("No state change", ...).
-    Accepted { status: u16, excerpt: String },
+    Accepted { status: u16, excerpt: String, origin: String },
     /// 404 naming the run, 409 or 422: rejected for good; logged at ERROR and counted.
-    Rejected { status: u16, excerpt: String },
+    Rejected { status: u16, excerpt: String, origin: String },
+}
+
+impl Delivery {
+    /// The origin that answered.
+    pub fn origin(&self) -> &str {
+        match self {
+            Delivery::Accepted { origin, .. } | Delivery::Rejected { origin, .. } => origin,
+        }
+    }
+}
+
+/// Where a run's callback goes (behaviour §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `API_SERVER`'s route, under whichever mount the service answers at.
+    Configured,
+    /// The URL the run's `callback_url` tag names, already checked against the allow-list.
+    Tagged(String),
 }
 
 /// The NGS360 WES API.
 pub trait Notifier: Sync {
-    /// Posts the record.
-    fn notify(&self, record: &str) -> impl Future<Output = Result<Delivery, CallbackError>> + Send;
+    /// The route for a run whose `callback_url` tag is `tag`, or why the tag may not be used
+    /// (the callback then takes the configured route).
+    fn route(&self, tag: &str) -> Result<Route, String>;
+    /// Posts the record along `route`.
+    fn notify(&self, record: &str, route: &Route) -> impl Future<Output = Result<Delivery, CallbackError>> + Send;
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod fuzz;
+mod generations;
 mod guests;
 mod hostile;
 mod hostile_lambda;

@@ -11,7 +11,7 @@ use ngs360_omics::adapters::refresh::GuestSlot;
 use ngs360_omics::adapters::s3::S3Archive;
 use ngs360_omics::adapters::tls;
 use ngs360_omics::adapters::wes::{KeyLoader, WesClient};
-use ngs360_omics::config::ApiKey;
+use ngs360_omics::config::{ApiKey, CallbackOrigins, Mounts, api_server};
 use ngs360_omics::error::{CallbackError, Error};
 use ngs360_omics::lambda::Function;
 use ngs360_omics::pipeline::{ArchiveTarget, CallbackOutcome, Handler, Report};
@@ -34,10 +34,17 @@ pub struct Peers {
     pub handler: Function,
 }
 
-/// A WES client for `url` with `key`, the public roots, and a 1 s time limit.
-fn wes_client(url: String, key: &str) -> WesClient {
+/// A WES client for `API_SERVER` = `base`, with `key`, the public roots, and a 1 s time
+/// limit; `CALLBACK_ORIGINS` is `origins`, or `API_SERVER`'s origin alone.
+pub fn wes_client_with(base: &str, key: &str, origins: Option<&str>) -> WesClient {
     let key = KeyLoader::Given(ApiKey::new(key.into()));
-    WesClient::new(url, key, Duration::from_secs(1), tls::client_config(None).unwrap()).unwrap()
+    let base = api_server(base).unwrap();
+    let origins = CallbackOrigins::from_setting(origins, &base).unwrap();
+    WesClient::new(Mounts::of(&base), origins, key, Duration::from_secs(1), tls::client_config(None).unwrap()).unwrap()
+}
+
+fn wes_client(base: &str, key: &str) -> WesClient {
+    wes_client_with(base, key, None)
 }
 
 pub async fn peers(tag: &str) -> Peers {
@@ -45,21 +52,24 @@ pub async fn peers(tag: &str) -> Peers {
 }
 
 async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
+    peers_of(tag, Wes::start(KEY).await, tweak).await
+}
+
+/// Peers around `wes`, with `API_SERVER` as its documentation gives it; `tweak` may change
+/// the handler.
+pub async fn peers_of(tag: &str, wes: Wes, tweak: impl FnOnce(&mut Function)) -> Peers {
     let omics = Omics::start().await;
-    let wes = Wes::start(KEY).await;
     let bucket = bucket(tag).await;
     let s3 = moto::s3().await;
     let omics_client = aws::omics_client(&moto::sdk_config(&omics.url()).await);
     let guest = Runtime::new().unwrap().bundled(Limits::default()).await.unwrap();
-    let url = format!("{}/internal/callbacks/omics-state-change", wes.api_server());
-    assert!(!url.contains("//internal"), "{url}");
     let mut handler = Handler {
         guest: GuestSlot::new(guest),
         refresher: None,
         metrics: None,
         enricher: AwsEnricher { omics: omics_client.into(), s3: s3.clone().into() },
         archive: S3Archive { s3: s3.clone().into() },
-        notifier: wes_client(url, KEY),
+        notifier: wes_client(&wes.api_server(), KEY),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
         capture: None,
     };
@@ -198,8 +208,7 @@ async fn callback_failures_fail_the_invocation_keep_the_archive_and_a_retry_succ
 async fn connection_refused_fails_the_invocation() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let p = peers_with("refused", |h| {
-        let url = format!("http://{closed}/internal/callbacks/omics-state-change");
-        h.notifier = wes_client(url, KEY);
+        h.notifier = wes_client(&format!("http://{closed}"), KEY);
     })
     .await;
     let outputs = bucket("refused-out").await;
@@ -221,8 +230,7 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
 
     // A wrong key: 401, the invocation fails, and the key shows nowhere.
     let wrong = peers_with("callback-401", |h| {
-        let url = format!("{}/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = wes_client(url, "wrong-key-0001");
+        h.notifier = wes_client(&p.wes.api_server(), "wrong-key-0001");
     })
     .await;
     wrong.omics.set("8400002", omics::Run::Found { run: run_json("8400002", Some(WES_RUN)), tasks: vec![] });
@@ -230,19 +238,23 @@ async fn an_unknown_wes_run_is_rejected_for_good_but_a_wrong_key_or_route_fails(
     assert!(err.to_string().contains("answered HTTP 401"), "{err}");
     assert!(!err.to_string().contains("wrong-key-0001") && !format!("{err:?}").contains("wrong-key-0001"));
 
-    // API_SERVER with the public prefix: the framework's bare 404 is not a verdict on the
-    // event; the invocation fails and the error names API_SERVER.
+    // An API_SERVER under which the service mounts the route at neither known place: the
+    // framework's bare 404 at both is not a verdict on the event; the invocation fails and
+    // the error names both URLs and API_SERVER.
     let misrouted = peers_with("callback-route", |h| {
-        let url = format!("{}/ga4gh/wes/v1/internal/callbacks/omics-state-change", p.wes.api_server());
-        h.notifier = wes_client(url, KEY);
+        h.notifier = wes_client(&format!("{}/elsewhere", p.wes.api_server()), KEY);
     })
     .await;
     misrouted.omics.set("8400003", omics::Run::Found { run: run_json("8400003", Some(WES_RUN)), tasks: vec![] });
     let err =
         misrouted.handler.handle(Arc::from(event("RUNNING", "8400003", "e-8400003", &outputs))).await.unwrap_err();
     assert!(matches!(err, Error::Callback(CallbackError::NoRoute { .. })), "{err}");
+    let root = p.wes.api_server();
     assert!(
-        err.to_string().contains("no such route (HTTP 404") && err.to_string().contains("API_SERVER is wrong"),
+        err.to_string().starts_with(&format!(
+            "callback to {root}/elsewhere/internal/callbacks/omics-state-change and \
+             {root}/elsewhere/ga4gh/wes/v1/internal/callbacks/omics-state-change: no such route (HTTP 404"
+        )) && err.to_string().contains("API_SERVER is wrong"),
         "{err}"
     );
 }

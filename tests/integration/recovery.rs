@@ -40,7 +40,7 @@ fn run_json(run_id: &str, status: &str, wes_run: Option<&str>, start: &str, stop
 }
 
 /// What Lambda's on-failure destination sends for an event whose invocations all failed.
-fn destination_record(event: &Value, error: &Value) -> String {
+pub fn destination_record(event: &Value, error: &Value) -> String {
     json!({"version": "1.0", "timestamp": "2026-11-30T10:00:00.000Z",
            "requestContext": {"requestId": "r-1", "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:f:$LATEST",
                               "condition": "RetriesExhausted", "approximateInvokeCount": 3},

@@ -5,11 +5,13 @@ following README's "Upgrading from the Python function" step by step:
 1. the Python stack as operators made it (tests/upgrade/python-stack.yaml), whose function
    has logged (so its log group exists) and is invoked by an EventBridge rule made by hand;
 2. delete the hand-made rule (the stack now makes its own);
-3. `make cf-update` with the Python stack's parameters, ApiServer without /ga4gh/wes/v1, and
-   CreateLogGroup=false (RunOutputBuckets left empty keeps the Python function's access);
+3. `make cf-update` with the Python stack's parameters as they are (ApiServer with its
+   /ga4gh/wes/v1, which the function accepts) and CreateLogGroup=false (RunOutputBuckets
+   left empty keeps the Python function's access);
 4. check that the update completed, in place: the same function (name and ARN), now
    provided.al2023, configured as before; the same alarm topic and log group; the
-   dead-letter queue, the retries and the on-failure destination; one rule invoking it.
+   dead-letter queue, the retries and the on-failure destination; one event rule invoking
+   it, and the hourly reconcile schedule (on by default).
 
 Prints what it checked; exits 1 on the first difference.
 
@@ -125,7 +127,7 @@ def main():
     translated.parent.mkdir(exist_ok=True)
     subprocess.run([sys.executable, str(ROOT / "tools/sam_translate.py"), str(ROOT / "template.yaml"), str(translated)],
                    check=True, stdout=subprocess.DEVNULL)
-    params = dict(python_params, ApiServer="https://ngs360.example.org", CreateLogGroup="false")
+    params = dict(python_params, CreateLogGroup="false")
     cf.update_stack(
         StackName=STACK,
         TemplateBody=translated.read_text(),
@@ -142,7 +144,7 @@ def main():
     check(config["FunctionArn"] == function_arn, "with the same ARN")
     check(config["Runtime"] == "provided.al2023" and config["Handler"] == "bootstrap", "now the Rust bootstrap")
     env = config["Environment"]["Variables"]
-    check(env["API_SERVER"] == "https://ngs360.example.org" and env["DATA_LAKE_BUCKET"] == "ngs360-data-lake"
+    check(env["API_SERVER"] == python_params["ApiServer"] and env["DATA_LAKE_BUCKET"] == "ngs360-data-lake"
           and env["S3_PREFIX"] == "omics-run-events", "configured as before")
     # moto skips the secret, so the reference to it (ENV_SECRETS) resolves to nothing here.
     template = json.loads(translated.read_text())
@@ -166,12 +168,16 @@ def main():
     check(invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterEvents", "Arn"]}
           and invoke["MaximumRetryAttempts"] == {"Ref": "MaximumRetryAttempts"},
           "failed events go to the queue (AWS::Lambda::EventInvokeConfig, not modeled by moto: checked in the template)")
-    rules = events.list_rule_names_by_target(TargetArn=function_arn)["RuleNames"]
-    check(len(rules) == 1, f"exactly one rule invokes the function: {rules}")
+    rules = [events.describe_rule(Name=r) for r in events.list_rule_names_by_target(TargetArn=function_arn)["RuleNames"]]
+    patterns = [r for r in rules if r.get("EventPattern")]
+    schedules = [r.get("ScheduleExpression") for r in rules if r.get("ScheduleExpression")]
+    check(len(patterns) == 1 and json.loads(patterns[0]["EventPattern"])["source"] == ["aws.omics"],
+          f"exactly one event rule invokes the function: {[r['Name'] for r in patterns]}")
+    check(schedules == ["rate(1 hour)"], f"and the reconcile schedule, on by default: {schedules}")
     alarms = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    check(len(alarms) == 6 and all(template["Resources"][a]["Properties"]["AlarmActions"] == [{"Ref": "DeadLetterQueue"}]
+    check(len(alarms) == 7 and all(template["Resources"][a]["Properties"]["AlarmActions"] == [{"Ref": "DeadLetterQueue"}]
                                    for a in alarms),
-          "six alarms on the kept topic (AWS::CloudWatch::Alarm, not modeled by moto: checked in the template)")
+          "seven alarms on the kept topic (AWS::CloudWatch::Alarm, not modeled by moto: checked in the template)")
     topics = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     check(topics == {topic_arn}, "one topic")
     print("the Python stack upgraded in place")

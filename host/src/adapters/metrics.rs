@@ -40,6 +40,9 @@ pub struct EventMetrics {
     pub enrichment_errors: usize,
     /// The event's inputs could not be captured (`CAPTURE_INPUTS`).
     pub capture_failed: bool,
+    /// The run's `callback_url` tag was not used: its origin is not allowed, or it is not a
+    /// callback URL.
+    pub callback_url_refused: bool,
     /// The guest that shaped the event (`name@version#sha256`).
     pub guest: Option<String>,
     /// The time spent in the guest.
@@ -75,6 +78,7 @@ impl Emf {
             ("CallbackSkipped", "Count"),
             ("CallbackRejected", "Count"),
             ("CallbackFailed", "Count"),
+            ("CallbackUrlRefused", "Count"),
             ("EnrichmentErrors", "Count"),
             ("CaptureFailed", "Count"),
             ("GuestTime", "Milliseconds"),
@@ -103,6 +107,7 @@ impl Emf {
             "CallbackSkipped": count(m.callback == Some(CallbackMetric::Skipped)),
             "CallbackRejected": count(m.callback == Some(CallbackMetric::Rejected)),
             "CallbackFailed": count(m.callback == Some(CallbackMetric::Failed)),
+            "CallbackUrlRefused": count(m.callback_url_refused),
             "EnrichmentErrors": m.enrichment_errors,
             "CaptureFailed": count(m.capture_failed),
             "GuestTime": ms(m.guest_time),

@@ -120,8 +120,8 @@ pub async fn run(source: Source, dry_run: bool, max: Option<usize>) -> ExitCode 
     for (i, l) in letters.iter().enumerate() {
         let result = function.handle(Arc::from(l.event.clone())).await;
         let line = match &result {
-            Ok(Report::Processed { callback, archived, .. }) => {
-                format!("replayed: archive {}, callback {}", archived.as_str(), callback.describe())
+            Ok(report @ Report::Processed { archived, .. }) => {
+                format!("replayed: archive {}, {}", archived.as_str(), report.callback_line().unwrap_or_default())
             }
             Ok(Report::Ignored(why)) => format!("ignored: {why}"),
             Err(e) => format!("failed: {e}"),

@@ -25,8 +25,8 @@ use crate::adapters::context_file::ContextFile;
 use crate::adapters::metrics::{CallbackMetric, Emf, EventMetrics};
 use crate::adapters::refresh::{GuestSlot, Refresher};
 use crate::error::{CallbackError, Error};
-use crate::ports::{Archive, Archived, Delivery, Enricher, Notifier};
-use crate::sandbox::{Callback, Context, Guest, Outcome};
+use crate::ports::{Archive, Archived, Delivery, Enricher, Notifier, Route};
+use crate::sandbox::{Callback, Context, Guest, Outcome, plain_text};
 
 /// What happened to the callback of an event that succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub enum Report {
         callback: CallbackOutcome,
         /// The WES API's answer to the callback, in short ("No state change", ...).
         answer: Option<String>,
+        /// The origin that answered the callback (`https://host:443`), when one did.
+        callback_origin: Option<String>,
         guest: String,
     },
 }
@@ -77,16 +79,37 @@ impl Report {
                 "body": format!("Event ignored: {why}"),
                 "outcome": "ignored",
             }),
-            Report::Processed { status, uri, archived, callback, guest, .. } => serde_json::json!({
-                "statusCode": 200,
-                "body": format!("Event processed, status: {status} -> {uri}"),
-                "outcome": "processed",
-                "archive": archived.as_str(),
-                "callback": callback.describe(),
-                "guest": guest,
-            }),
+            Report::Processed { status, uri, archived, callback, callback_origin, guest, .. } => {
+                let mut response = serde_json::json!({
+                    "statusCode": 200,
+                    "body": format!("Event processed, status: {status} -> {uri}"),
+                    "outcome": "processed",
+                    "archive": archived.as_str(),
+                    "callback": callback.describe(),
+                    "guest": guest,
+                });
+                if let Some(origin) = callback_origin {
+                    response["callback_origin"] = origin.as_str().into();
+                }
+                response
+            }
         }
     }
+
+    /// The callback's part of a one-line summary: `callback sent (HTTP 200) at ORIGIN`.
+    pub fn callback_line(&self) -> Option<String> {
+        let Report::Processed { callback, callback_origin, .. } = self else { return None };
+        Some(match callback_origin {
+            Some(origin) => format!("callback {} at {origin}", callback.describe()),
+            None => format!("callback {}", callback.describe()),
+        })
+    }
+}
+
+/// The `callback_url` tag of a run's description (GetRun's JSON), when it has one.
+fn callback_url_tag(run: Option<&str>) -> Option<String> {
+    let run: serde_json::Value = serde_json::from_str(run?).ok()?;
+    run.pointer("/tags/callback_url").and_then(serde_json::Value::as_str).map(str::to_owned)
 }
 
 /// Everything one event needs: the guest and the capabilities.
@@ -193,14 +216,19 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         let key = self.target.key(&outcome.archive_key, SystemTime::now());
         let uri = self.target.uri(&key);
         let send = matches!(outcome.callback, Callback::Send);
+        let route = if send { self.route(run, m) } else { Route::Configured };
         let body = outcome.record.clone().into_bytes();
         let (archived, delivered, ()) = tokio::join!(
             self.archive.put_new(&self.target.bucket, &key, body),
-            async { if send { Some(self.deliver(guest, &outcome, run, event).await) } else { None } },
+            async { if send { Some(self.deliver(guest, &outcome, run, event, &route).await) } else { None } },
             self.capture(&key, event, &context, &error_parts, m),
         );
         let answer = match &delivered {
             Some(Ok(Delivered { delivery: Delivery::Accepted { excerpt, .. }, .. })) => Some(excerpt.clone()),
+            _ => None,
+        };
+        let callback_origin = match &delivered {
+            Some(Ok(Delivered { delivery, .. })) => Some(delivery.origin().to_owned()),
             _ => None,
         };
         let callback = callback_outcome(&outcome.callback, delivered);
@@ -228,12 +256,31 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
                     archived,
                     callback,
                     answer,
+                    callback_origin,
                     guest: guest.label(),
                 })
             }
             (Ok(_), Err(callback)) => Err(Error::Callback(callback)),
             (Err(archive), Ok(_)) => Err(Error::Archive(archive)),
             (Err(archive), Err(callback)) => Err(Error::ArchiveAndCallback { archive, callback }),
+        }
+    }
+
+    /// Where the callback goes: the URL of the run's `callback_url` tag when the notifier
+    /// allows it; else `API_SERVER`'s route, with one WARN (the tag cut and escaped) and the
+    /// `CallbackUrlRefused` metric when the run had a tag that may not be used.
+    fn route(&self, run: Option<&str>, m: &mut EventMetrics) -> Route {
+        let Some(tag) = callback_url_tag(run) else { return Route::Configured };
+        match self.notifier.route(&tag) {
+            Ok(route) => route,
+            Err(why) => {
+                m.callback_url_refused = true;
+                warn!(
+                    callback_url = %plain_text(&tag, 200),
+                    "the run's callback_url tag is not used: {why}; the callback takes API_SERVER's route"
+                );
+                Route::Configured
+            }
         }
     }
 
@@ -273,24 +320,25 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
         outcome: &Outcome,
         run: Option<&str>,
         event: &[u8],
+        route: &Route,
     ) -> Result<Delivered, CallbackError> {
         let status = outcome.identity.status.as_str();
-        match self.notifier.notify(&outcome.record).await {
+        match self.notifier.notify(&outcome.record, route).await {
             Err(CallbackError::Transition { excerpt }) if matches!(status, "COMPLETED" | "FAILED" | "CANCELLED") => {
                 warn!(
                     "the WES API refused {status} as a state transition (HTTP 400: {excerpt}): the run is still \
                      queued there; reporting its start first"
                 );
                 let start = self.start_record(guest, outcome, run, event).await?;
-                match self.notifier.notify(&start).await? {
+                match self.notifier.notify(&start, route).await? {
                     Delivery::Accepted { status: code, .. } => info!(http_status = code, "the run's start accepted"),
-                    Delivery::Rejected { status: code, excerpt } => {
+                    Delivery::Rejected { status: code, excerpt, .. } => {
                         return Err(CallbackError::Heal(format!(
                             "the run's start was rejected (HTTP {code}: {excerpt})"
                         )));
                     }
                 }
-                self.notifier.notify(&outcome.record).await.map(|d| Delivered { delivery: d, healed: true })
+                self.notifier.notify(&outcome.record, route).await.map(|d| Delivered { delivery: d, healed: true })
             }
             other => other.map(|d| Delivered { delivery: d, healed: false }),
         }
@@ -370,12 +418,17 @@ fn callback_outcome(
             info!("callback skipped: {why}");
             Ok(CallbackOutcome::Skipped(why))
         }
-        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Accepted { status, excerpt }, healed }))) => {
-            info!(http_status = status, answer = %excerpt, "callback accepted");
+        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Accepted { status, excerpt, origin }, healed }))) => {
+            info!(http_status = status, answer = %excerpt, callback_origin = %origin, "callback accepted");
             Ok(if healed { CallbackOutcome::Healed(status) } else { CallbackOutcome::Sent(status) })
         }
-        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Rejected { status, excerpt }, .. }))) => {
-            error!(http_status = status, body = %excerpt, "the WES API rejected the event for good; it stays archived");
+        (Callback::Send, Some(Ok(Delivered { delivery: Delivery::Rejected { status, excerpt, origin }, .. }))) => {
+            error!(
+                http_status = status,
+                body = %excerpt,
+                callback_origin = %origin,
+                "the WES API rejected the event for good; it stays archived"
+            );
             Ok(CallbackOutcome::Rejected(status))
         }
         (Callback::Send, Some(Err(why))) => Err(why),

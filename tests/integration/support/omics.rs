@@ -6,6 +6,7 @@
 //! 100,000 tasks).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -32,19 +33,34 @@ pub const MAX_PAGE: usize = 100;
 pub struct Omics {
     pub server: Server,
     runs: Arc<Mutex<HashMap<String, Run>>>,
+    /// Transient faults: every n-th request fails (0: none).
+    fail_every: Arc<AtomicUsize>,
 }
 
 impl Omics {
     pub async fn start() -> Omics {
         let runs: Arc<Mutex<HashMap<String, Run>>> = Arc::default();
-        let table = runs.clone();
+        let fail_every: Arc<AtomicUsize> = Arc::default();
+        let (table, every, count) = (runs.clone(), fail_every.clone(), Arc::new(AtomicUsize::new(0)));
         let server = Server::start(move |req| {
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let every = every.load(Ordering::SeqCst);
+            let fault = (every != 0 && n % every == 0).then(|| match (n / every) % 2 {
+                0 => error(429, "ThrottlingException", "Rate exceeded"),
+                _ => error(500, "InternalServerException", "transient failure"),
+            });
             let listed = (req.method == "GET" && req.path() == "/run").then(|| list_runs(&table.lock().unwrap(), &req));
             let run = run_of(&req).and_then(|id| table.lock().unwrap().get(&id).cloned());
-            async move { listed.unwrap_or_else(|| answer(run.as_ref(), &req)) }
+            async move { fault.or(listed).unwrap_or_else(|| answer(run.as_ref(), &req)) }
         })
         .await;
-        Omics { server, runs }
+        Omics { server, runs, fail_every }
+    }
+
+    /// Every `n`-th request from now on fails transiently (throttled, or a 500, in turn), as
+    /// a service under load does; 0 turns that off.
+    pub fn fail_every(&self, n: usize) {
+        self.fail_every.store(n, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {
