@@ -40,6 +40,7 @@ DEAD_LETTERS = "<DeadLetterEvents.Arn>"
 
 COMMON = {
     ("s3:PutObject", "arn:aws:s3:::ngs360-data-lake/omics-run-events/*"),
+    ("s3:GetObject", "arn:aws:s3:::ngs360-data-lake/omics-run-events/_reconcile/*"),
     ("omics:GetRun", "arn:aws:omics:eu-west-1:111122223333:run/*"),
     ("omics:ListRunTasks", "arn:aws:omics:eu-west-1:111122223333:run/*"),
     ("omics:ListRuns", "*"),

@@ -60,7 +60,7 @@ impl fmt::Display for GuestSource {
 }
 
 /// Everything the function reads from its environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `API_SERVER`, normalised: without empty path segments or a trailing slash, with or
     /// without the WES API's `/ga4gh/wes/v1` prefix.
@@ -89,7 +89,18 @@ pub struct Config {
     /// `CAPTURE_INPUTS=s3://bucket[/prefix]`: where each processed event's inputs are kept
     /// as a case folder (off when unset).
     pub capture: Option<ArchiveTarget>,
+    /// `OMICS_THROTTLE_BUDGET_SECONDS`: how long one invocation's HealthOmics calls may
+    /// spend waiting out throttling, all together, before the invocation fails.
+    pub throttle_budget: Duration,
+    /// `RECONCILE_RATE`: the HealthOmics calls per second a reconciliation may make.
+    pub reconcile_rate: f64,
 }
+
+/// `OMICS_THROTTLE_BUDGET_SECONDS`' default and range: long enough to ride out a burst of
+/// runs finishing together, well short of the function's 900 s time limit.
+pub const THROTTLE_BUDGET_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (120, 0..=840);
+/// `RECONCILE_RATE`'s default (of HealthOmics' default quota of 10 per second) and range.
+pub const RECONCILE_RATE: (f64, std::ops::RangeInclusive<f64>) = (3.0, 0.1..=100.0);
 
 /// A bucket and a key prefix (without leading or trailing slashes; may be empty) that the
 /// function writes objects under: the data lake's archive, or the captured inputs. Their
@@ -217,6 +228,25 @@ impl Config {
             },
             guest_limits: GuestLimits::from_lookup(&var)?,
             capture: var("CAPTURE_INPUTS").map(|s| s3_place("CAPTURE_INPUTS", &s)).transpose()?,
+            throttle_budget: Duration::from_secs(ranged(
+                &var,
+                "OMICS_THROTTLE_BUDGET_SECONDS",
+                &THROTTLE_BUDGET_SECONDS,
+                "seconds",
+            )?),
+            reconcile_rate: match var("RECONCILE_RATE") {
+                None => RECONCILE_RATE.0,
+                Some(v) => v.parse::<f64>().ok().filter(|r| RECONCILE_RATE.1.contains(r)).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        var: "RECONCILE_RATE",
+                        reason: format!(
+                            "`{v}` is not a number of calls per second from {} to {}",
+                            RECONCILE_RATE.1.start(),
+                            RECONCILE_RATE.1.end()
+                        ),
+                    }
+                })?,
+            },
         })
     }
 
@@ -443,6 +473,23 @@ mod tests {
         assert_eq!(c.guest, GuestSource::Bundled);
         assert_eq!(c.callback_timeout, Duration::from_secs(10));
         assert_eq!(c.guest_refresh, Duration::ZERO);
+        assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(120), 3.0));
+    }
+
+    #[test]
+    fn the_quota_settings_have_ranges() {
+        let mut vars = BASE.to_vec();
+        vars.extend([("OMICS_THROTTLE_BUDGET_SECONDS", "45"), ("RECONCILE_RATE", "1.5")]);
+        let c = config(&vars).unwrap();
+        assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(45), 1.5));
+        for (var, bad) in
+            [("OMICS_THROTTLE_BUDGET_SECONDS", "900"), ("RECONCILE_RATE", "0"), ("RECONCILE_RATE", "fast")]
+        {
+            let mut vars = BASE.to_vec();
+            vars.push((var, bad));
+            let err = config(&vars).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { var: v, .. } if v == var), "{var}={bad}: {err}");
+        }
     }
 
     #[test]

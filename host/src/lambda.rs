@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::adapters::aws;
 use crate::adapters::enricher::AwsEnricher;
@@ -243,6 +243,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         notifier,
         target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone() },
         capture: config.capture.clone(),
+        throttle_budget: config.throttle_budget,
     })
 }
 
@@ -305,10 +306,12 @@ impl From<Error> for Diagnostic {
 /// Runs as the Lambda function until the runtime API goes away. A cold start that fails
 /// is reported to the runtime API's init error endpoint, and the process exits.
 pub async fn run(early: Early) -> ExitCode {
+    let mut reconcile_rate = reconcile::RATE;
     let function = match early.config {
         Ok(config) => {
             let runtime_us = since_main_us().unwrap_or_default();
             let phases = Phases { runtime_us, config_us: early.config_us, ..Phases::default() };
+            reconcile_rate = config.reconcile_rate;
             cold_start_with(&config, early.sandbox, phases).await
         }
         Err(e) => Err(e.into()),
@@ -329,7 +332,8 @@ pub async fn run(early: Early) -> ExitCode {
         let function = function.clone();
         async move {
             if let Some(command) = Scheduled::parse(event.payload.get()) {
-                return scheduled_reconcile(&function, command).await;
+                let deadline = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+                return scheduled_reconcile(&function, command, reconcile_rate, deadline).await;
             }
             let bytes: Arc<[u8]> = Arc::from(event.payload.get().as_bytes());
             function.handle(bytes).await.map(|report| report.response())
@@ -367,17 +371,39 @@ impl Scheduled {
     }
 }
 
-/// Reconciles the runs of the window the command names, as the same function.
-async fn scheduled_reconcile(function: &Function, command: Scheduled) -> Result<serde_json::Value, Error> {
+/// How long before the function's time limit a scheduled reconciliation stops starting runs.
+const RECONCILE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reconciles the runs of the window the command names, as the same function, at `rate`
+/// HealthOmics calls per second, starting no run within a minute of `deadline` (the
+/// invocation's); its ledger is beside the archive.
+async fn scheduled_reconcile(
+    function: &Function,
+    command: Scheduled,
+    rate: f64,
+    deadline: SystemTime,
+) -> Result<serde_json::Value, Error> {
     let since = reconcile::parse_duration(&command.reconcile.since).map_err(Error::Reconcile)?;
-    let until = std::time::SystemTime::now();
+    let until = SystemTime::now();
     let window = reconcile::Window { since: until - since, until };
     let progress = |line: &str| info!("reconcile: {line}");
+    let left = deadline.duration_since(until).unwrap_or_default().saturating_sub(RECONCILE_MARGIN);
+    let s3 = function.enricher.s3.get().await;
+    let settings = reconcile::Settings {
+        rate,
+        stop_at: Some(Instant::now() + left),
+        ledger: Some(reconcile::Ledger {
+            s3,
+            bucket: function.target.bucket.clone(),
+            key: reconcile::ledger_key(&function.target.prefix),
+        }),
+    };
     let summary = reconcile::reconcile(
         function,
         function.enricher.omics.get().await,
         window,
         command.reconcile.dry_run,
+        &settings,
         &progress,
     )
     .await
@@ -385,13 +411,24 @@ async fn scheduled_reconcile(function: &Function, command: Scheduled) -> Result<
     info!(
         runs_seen = summary.runs_seen,
         in_window = summary.in_window,
+        unchanged = summary.unchanged,
+        list_runs_pages = summary.list_runs_pages,
+        get_run_calls = summary.get_run_calls,
         callbacks_sent = summary.callbacks_sent,
         already_current = summary.already_current,
         skipped = summary.skipped,
         rejected = summary.rejected,
         failed = summary.failed,
+        left = summary.left,
         "reconciled"
     );
+    if summary.left > 0 {
+        warn!(
+            left = summary.left,
+            "reconcile: {} runs were not reached before the function's time limit; the next pass takes them",
+            summary.left
+        );
+    }
     if summary.failed > 0 {
         return Err(Error::Reconcile(format!(
             "{} of {} runs failed: {}",

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bursts;
 mod cli;
 mod fuzz;
 mod generations;

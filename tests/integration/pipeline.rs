@@ -72,6 +72,7 @@ pub async fn peers_of(tag: &str, wes: Wes, tweak: impl FnOnce(&mut Function)) ->
         notifier: wes_client(&wes.api_server(), KEY),
         target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
         capture: None,
+        throttle_budget: ngs360_omics::adapters::omics::THROTTLE_BUDGET,
     };
     tweak(&mut handler);
     Peers { omics, wes, bucket, s3, handler }

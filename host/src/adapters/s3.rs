@@ -69,6 +69,20 @@ pub async fn get_object_if_changed(
     Ok(Some((body.into_bytes().to_vec(), etag)))
 }
 
+/// Writes (or replaces) a small JSON object, AES256: the reconciliation's ledger.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .content_type("application/json")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("PutObject: {}", DisplayErrorContext(&e)))
+}
+
 /// `s3://bucket/key` into its parts.
 pub fn parse_uri(uri: &str) -> Option<(&str, &str)> {
     let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;

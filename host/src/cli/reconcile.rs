@@ -28,7 +28,17 @@ pub async fn run(since: &str, until: Option<&str>, dry_run: bool) -> ExitCode {
     };
     let progress = |line: &str| eprintln!("{line}");
     let window = Window { since: until - since, until };
-    match reconcile::reconcile(&function, function.enricher.omics.get().await, window, dry_run, &progress).await {
+    let settings = reconcile::Settings {
+        rate: config.reconcile_rate,
+        stop_at: None,
+        ledger: Some(reconcile::Ledger {
+            s3: function.enricher.s3.get().await,
+            bucket: function.target.bucket.clone(),
+            key: reconcile::ledger_key(&function.target.prefix),
+        }),
+    };
+    let omics = function.enricher.omics.get().await;
+    match reconcile::reconcile(&function, omics, window, dry_run, &settings, &progress).await {
         Ok(summary) => {
             println!("{}", serde_json::to_string_pretty(&summary).expect("a summary serialises"));
             if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }

@@ -14,7 +14,7 @@ pub mod reconcile;
 mod shape;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{Instrument, error, info, warn};
 
@@ -23,6 +23,7 @@ pub use shape::{Admission, RunEvent, Shaped, admit, event_span};
 
 use crate::adapters::context_file::ContextFile;
 use crate::adapters::metrics::{CallbackMetric, Emf, EventMetrics};
+use crate::adapters::omics;
 use crate::adapters::refresh::{GuestSlot, Refresher};
 use crate::error::{CallbackError, Error};
 use crate::ports::{Archive, Archived, Delivery, Enricher, Notifier, Route};
@@ -126,6 +127,9 @@ pub struct Handler<E, A, N> {
     /// Where each processed event's inputs are kept as a case folder (`CAPTURE_INPUTS`),
     /// through the same archive port: written once, encrypted.
     pub capture: Option<ArchiveTarget>,
+    /// How long one event's HealthOmics calls may wait out throttling, all together
+    /// (`OMICS_THROTTLE_BUDGET_SECONDS`).
+    pub throttle_budget: Duration,
 }
 
 impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
@@ -140,7 +144,9 @@ impl<E: Enricher, A: Archive, N: Notifier> Handler<E, A, N> {
     pub async fn handle_with<F: Enricher>(&self, event: Arc<[u8]>, enricher: &F) -> Result<Report, Error> {
         let started = Instant::now();
         let mut m = EventMetrics { status: "INVALID".into(), ..EventMetrics::default() };
-        let result = self.handle_measured(event, enricher, started, &mut m).await;
+        let result =
+            omics::with_throttle_budget(self.throttle_budget, self.handle_measured(event, enricher, started, &mut m))
+                .await;
         m.failed = result.is_err();
         m.total = started.elapsed();
         if let Some(emf) = &self.metrics {

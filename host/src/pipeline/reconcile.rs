@@ -5,16 +5,24 @@
 //!
 //! The same builder makes the start a heal reports (behaviour §7): the run's description,
 //! status RUNNING, at its `startTime`, with an id derived from the terminal event's.
+//!
+//! A reconciliation spends HealthOmics' quota sparingly: ListRuns' pages, then GetRun only
+//! for the runs whose status changed since a pass last brought them up to date (its ledger,
+//! an S3 object beside the archive), and no task listing; all at its own pace
+//! (`RECONCILE_RATE`), so that most of the quota stays with live events.
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
+use tracing::warn;
 
 use super::{CallbackOutcome, Handler, Report};
-use crate::adapters::omics::{self, RunSummary};
+use crate::adapters::omics::{self, Pace, RunSummary};
+use crate::adapters::s3;
 use crate::error::{AwsError, FetchError};
-use crate::ports::{Archive, Archived, Enricher, Fetched, Notifier};
+use crate::ports::{Archive, Enricher, Fetched, Notifier};
 use crate::sandbox::{TaskList, TaskRequest};
 
 /// The source of reconciled events.
@@ -103,9 +111,66 @@ pub struct Window {
     pub until: SystemTime,
 }
 
-/// How many runs are reconciled at once: within HealthOmics' API rates, together with the
-/// SDK's adaptive retry.
+/// How many runs are processed at once (their S3 writes and callbacks overlap); their
+/// HealthOmics calls keep to the pace whatever this is.
 pub const CONCURRENCY: usize = 4;
+
+/// `RECONCILE_RATE`'s default: HealthOmics calls per second, 3 of the default quota's 10.
+pub const RATE: f64 = 3.0;
+
+/// How a reconciliation spends the quota, when it stops, and where it keeps its place.
+pub struct Settings<'a> {
+    /// HealthOmics calls per second at most (`RECONCILE_RATE`).
+    pub rate: f64,
+    /// No run is started after this (a scheduled reconciliation: shortly before the
+    /// function's time limit); the runs left are the next pass's.
+    pub stop_at: Option<Instant>,
+    /// The runs brought up to date, kept between passes; without it every run of the window
+    /// is read again.
+    pub ledger: Option<Ledger<'a>>,
+}
+
+/// The ledger: run id to the status (and its time) a pass last brought up to date, archived
+/// and called back (or skipped, or rejected for good: nothing a later pass would change). A
+/// run whose callback failed is not in it, so the next pass takes it again.
+pub struct Ledger<'a> {
+    pub s3: &'a aws_sdk_s3::Client,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The ledger's object key under an archive prefix: `{prefix}/_reconcile/state.json`. Its
+/// folder starts with `_`, which the data lake's readers (Athena, Hive) skip as hidden.
+pub fn ledger_key(prefix: &str) -> String {
+    if prefix.is_empty() { "_reconcile/state.json".into() } else { format!("{prefix}/_reconcile/state.json") }
+}
+
+impl Ledger<'_> {
+    async fn load(&self) -> Result<HashMap<String, String>, String> {
+        match s3::get_object(self.s3, &self.bucket, &self.key, None).await {
+            Ok((bytes, _)) => {
+                let doc: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON ({e})"))?;
+                let runs = doc.get("runs").and_then(Value::as_object).ok_or("no `runs` object")?;
+                Ok(runs.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            }
+            Err(s3::GetError::NotFound) => Ok(HashMap::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn save(&self, runs: &HashMap<String, String>) -> Result<(), String> {
+        let mut sorted: Vec<(&String, &String)> = runs.iter().collect();
+        sorted.sort();
+        let runs: Map<String, Value> = sorted.into_iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+        let body = json!({"version": 1, "runs": runs}).to_string().into_bytes();
+        s3::put_object(self.s3, &self.bucket, &self.key, body).await
+    }
+}
+
+/// What the ledger holds for a run's status: `STATUS@time`.
+fn marker(run: &RunSummary) -> String {
+    format!("{}@{}", run.status, run.status_time_text)
+}
 
 /// What a reconciliation did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -114,22 +179,36 @@ pub struct Summary {
     pub runs_seen: usize,
     /// Of those, runs whose status dates from within the window.
     pub in_window: usize,
+    /// Of those, runs already brought up to date in that status by an earlier pass: no
+    /// GetRun, nothing sent.
+    pub unchanged: usize,
+    /// HealthOmics calls made: ListRuns pages and GetRun.
+    pub list_runs_pages: usize,
+    pub get_run_calls: usize,
     /// Callbacks that moved a WES run (2xx, with a state change).
     pub callbacks_sent: usize,
-    /// Runs the WES API already had in this state (or had finished), or already archived.
+    /// Runs the WES API already had in this state (or had finished). A run whose event was
+    /// archived before but whose callback had failed counts as sent when the callback moves it.
     pub already_current: usize,
     /// Runs without a `WESRunId` tag (or DELETED): archived, no callback.
     pub skipped: usize,
     /// Runs the WES API rejected for good (unknown WES run, ...).
     pub rejected: usize,
-    /// Runs whose event failed; `failures` says why.
+    /// Runs whose event failed; `failures` says why. The next pass takes them again.
     pub failed: usize,
     pub failures: Vec<String>,
+    /// Runs not started before the pass had to stop (`stop_at`): the next pass's.
+    pub left: usize,
+    /// The ledger could not be read or written (the next pass reads every run again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
     /// With `--dry-run`: the events that would be processed, one line each.
     pub planned: Vec<String>,
 }
 
-/// A reconciliation's event source: the run's description is at hand.
+/// A reconciliation's event source: the run's description is at hand, and its tasks are
+/// not listed (behaviour §9: ListRunTasks would cost the quota a call per 100 tasks of every
+/// run; the record gives `task_logs_base_url`). `outputs.json` is read from S3 as ever.
 struct Prefetched<'a, E> {
     run: String,
     inner: &'a E,
@@ -139,8 +218,8 @@ impl<E: Enricher> Enricher for Prefetched<'_, E> {
     async fn run(&self, _run_id: &str) -> Fetched<String> {
         Ok(Some(self.run.clone()))
     }
-    async fn tasks(&self, run_id: &str, request: TaskRequest) -> Fetched<TaskList> {
-        self.inner.tasks(run_id, request).await
+    async fn tasks(&self, _run_id: &str, _request: TaskRequest) -> Fetched<TaskList> {
+        Ok(None)
     }
     async fn outputs(&self, uri: &str) -> Fetched<Vec<u8>> {
         self.inner.outputs(uri).await
@@ -155,29 +234,61 @@ enum RunResult {
     Rejected,
     Planned(String),
     Failed(String),
+    /// Not started: the pass had to stop.
+    Left,
+}
+
+impl RunResult {
+    /// Whether the run is now up to date in its status, for the ledger.
+    fn up_to_date(&self) -> bool {
+        matches!(self, RunResult::Sent | RunResult::Current | RunResult::Skipped | RunResult::Rejected)
+    }
 }
 
 /// Rebuilds every run's current status whose time falls in `window` as an event of its own
-/// (ListRuns, every page; GetRun for each run in the window) and processes it through
-/// `handler`, [`CONCURRENCY`] at a time. `progress` gets one line per run. With `dry_run`,
-/// nothing is archived or called back: the events are only listed.
+/// and processes it through `handler`, [`CONCURRENCY`] at a time: ListRuns, every page; then,
+/// for each run of the window whose status changed since the ledger last saw it brought up
+/// to date, GetRun; every HealthOmics call at `settings.rate` at most. `progress` gets one
+/// line per run processed. With `dry_run`, nothing is archived, called back or recorded:
+/// the events are only listed.
 pub async fn reconcile<E: Enricher, A: Archive, N: Notifier>(
     handler: &Handler<E, A, N>,
     omics: &aws_sdk_omics::Client,
     window: Window,
     dry_run: bool,
+    settings: &Settings<'_>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Summary, AwsError> {
-    let runs = omics::list_runs(omics).await.map_err(|e| match e {
+    let pace = Pace::new(settings.rate);
+    let (runs, pages) = omics::list_runs(omics, Some(&pace)).await.map_err(|e| match e {
         FetchError::Failed(e) => e,
         FetchError::Permanent(why) => AwsError { call: "ListRuns", reason: why },
     })?;
-    let mut summary = Summary { runs_seen: runs.len(), ..Summary::default() };
+    let mut summary = Summary { runs_seen: runs.len(), list_runs_pages: pages, ..Summary::default() };
     let due: Vec<RunSummary> =
         runs.into_iter().filter(|r| r.status_time.is_some_and(|t| t >= window.since && t <= window.until)).collect();
     summary.in_window = due.len();
-    let results: Vec<(String, RunResult)> = futures_util::stream::iter(due)
+    let known = match &settings.ledger {
+        Some(ledger) => ledger.load().await.unwrap_or_else(|e| {
+            warn!(
+                "reconcile: the ledger s3://{}/{} cannot be read ({e}); every run of the window is read again",
+                ledger.bucket, ledger.key
+            );
+            summary.ledger_error = Some(format!("read: {e}"));
+            HashMap::new()
+        }),
+        None => HashMap::new(),
+    };
+    let (unchanged, changed): (Vec<RunSummary>, Vec<RunSummary>) =
+        due.into_iter().partition(|r| known.get(&r.id).is_some_and(|m| *m == marker(r)));
+    summary.unchanged = unchanged.len();
+    let pace = &pace;
+    let results: Vec<(RunSummary, RunResult)> = futures_util::stream::iter(changed)
         .map(|run| async move {
+            if settings.stop_at.is_some_and(|t| Instant::now() >= t) {
+                return (run, RunResult::Left);
+            }
+            pace.turn().await;
             let result = one(handler, omics, &run, dry_run).await;
             let line = match &result {
                 RunResult::Sent => format!("run {} {}: callback sent", run.id, run.status),
@@ -186,14 +297,23 @@ pub async fn reconcile<E: Enricher, A: Archive, N: Notifier>(
                 RunResult::Rejected => format!("run {} {}: rejected by the WES API", run.id, run.status),
                 RunResult::Planned(what) => format!("run {} {}: would process {what}", run.id, run.status),
                 RunResult::Failed(why) => format!("run {} {}: failed: {why}", run.id, run.status),
+                RunResult::Left => unreachable!("a run left is not processed"),
             };
             progress(&line);
-            (run.id, result)
+            (run, result)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    for (run_id, result) in results {
+    let mut ledger: HashMap<String, String> = unchanged.iter().map(|r| (r.id.clone(), marker(r))).collect();
+    for (run, result) in results {
+        if !matches!(result, RunResult::Left) {
+            summary.get_run_calls += 1;
+        }
+        if result.up_to_date() {
+            ledger.insert(run.id.clone(), marker(&run));
+        }
+        let run_id = run.id;
         match result {
             RunResult::Sent => summary.callbacks_sent += 1,
             RunResult::Current => summary.already_current += 1,
@@ -204,7 +324,17 @@ pub async fn reconcile<E: Enricher, A: Archive, N: Notifier>(
                 summary.failed += 1;
                 summary.failures.push(format!("run {run_id}: {why}"));
             }
+            RunResult::Left => summary.left += 1,
         }
+    }
+    if let (Some(store), false) = (&settings.ledger, dry_run)
+        && let Err(e) = store.save(&ledger).await
+    {
+        warn!(
+            "reconcile: the ledger s3://{}/{} cannot be written ({e}); the next pass reads every run of its window again",
+            store.bucket, store.key
+        );
+        summary.ledger_error = Some(format!("write: {e}"));
     }
     Ok(summary)
 }
@@ -234,7 +364,6 @@ async fn one<E: Enricher, A: Archive, N: Notifier>(
     match handler.handle_with(event.to_string().into_bytes().into(), &enricher).await {
         Ok(Report::Processed { callback: CallbackOutcome::Skipped(_), .. }) => RunResult::Skipped,
         Ok(Report::Processed { callback: CallbackOutcome::Rejected(_), .. }) => RunResult::Rejected,
-        Ok(Report::Processed { archived: Archived::AlreadyThere, .. }) => RunResult::Current,
         Ok(Report::Processed { answer, .. }) if answer.as_deref().is_some_and(unchanged) => RunResult::Current,
         Ok(Report::Processed { .. }) => RunResult::Sent,
         Ok(Report::Ignored(why)) => RunResult::Failed(format!("the guest ignored it: {why}")),

@@ -35,14 +35,47 @@ pub struct Omics {
     runs: Arc<Mutex<HashMap<String, Run>>>,
     /// Transient faults: every n-th request fails (0: none).
     fail_every: Arc<AtomicUsize>,
+    /// The per-Region quota, when one is set.
+    quota: Arc<Mutex<Option<Quota>>>,
+}
+
+/// A token bucket of `rate` calls per second, `rate` deep, shared by every call, as
+/// HealthOmics' quota for GetRun, ListRunTasks and ListRuns is; beyond it, 429
+/// `ThrottlingException`.
+struct Quota {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+    throttled: usize,
+}
+
+impl Quota {
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        let ok = self.tokens >= 1.0;
+        if ok {
+            self.tokens -= 1.0;
+        } else {
+            self.throttled += 1;
+        }
+        ok
+    }
 }
 
 impl Omics {
     pub async fn start() -> Omics {
         let runs: Arc<Mutex<HashMap<String, Run>>> = Arc::default();
         let fail_every: Arc<AtomicUsize> = Arc::default();
-        let (table, every, count) = (runs.clone(), fail_every.clone(), Arc::new(AtomicUsize::new(0)));
+        let quota: Arc<Mutex<Option<Quota>>> = Arc::default();
+        let (table, every, count, bucket) =
+            (runs.clone(), fail_every.clone(), Arc::new(AtomicUsize::new(0)), quota.clone());
         let server = Server::start(move |req| {
+            if bucket.lock().unwrap().as_mut().is_some_and(|q| !q.take()) {
+                let throttled = error(429, "ThrottlingException", "Rate exceeded");
+                return Box::pin(async move { throttled }) as super::http::BoxFuture;
+            }
             let n = count.fetch_add(1, Ordering::SeqCst) + 1;
             let every = every.load(Ordering::SeqCst);
             let fault = (every != 0 && n % every == 0).then(|| match (n / every) % 2 {
@@ -51,10 +84,21 @@ impl Omics {
             });
             let listed = (req.method == "GET" && req.path() == "/run").then(|| list_runs(&table.lock().unwrap(), &req));
             let run = run_of(&req).and_then(|id| table.lock().unwrap().get(&id).cloned());
-            async move { fault.or(listed).unwrap_or_else(|| answer(run.as_ref(), &req)) }
+            Box::pin(async move { fault.or(listed).unwrap_or_else(|| answer(run.as_ref(), &req)) })
         })
         .await;
-        Omics { server, runs, fail_every }
+        Omics { server, runs, fail_every, quota }
+    }
+
+    /// From now on, at most `rate` calls a second are served (a token bucket, `rate` deep);
+    /// the others are throttled.
+    pub fn set_quota(&self, rate: f64) {
+        *self.quota.lock().unwrap() = Some(Quota { rate, tokens: rate, last: std::time::Instant::now(), throttled: 0 });
+    }
+
+    /// How many calls the quota throttled.
+    pub fn throttled(&self) -> usize {
+        self.quota.lock().unwrap().as_ref().map_or(0, |q| q.throttled)
     }
 
     /// Every `n`-th request from now on fails transiently (throttled, or a 500, in turn), as
