@@ -321,3 +321,42 @@ fn in_transform_and_check_each_probe_ends_with_its_own_error() {
     assert_eq!(code, 1);
     assert!(stderr.starts_with("error: cannot link the guest component ") && stderr.contains("wasi:http/"), "{stderr}");
 }
+
+/// What the hostile guest's `echo` mode returns as the record, through the host.
+async fn echoed(guest: &Guest, record: &str) -> Result<String, GuestError> {
+    let input = format!("{{\"hostile\":\"echo\"}}\n20260302_140509\ne-echo\n{record}");
+    let mut session = guest.open(input.as_bytes()).await?;
+    let ctx = Context { run: None, tasks: None, outputs: None, errors: vec![] };
+    session.transform(&ctx).await.map(|o| o.record)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_readers_would_read_differently_are_refused() {
+    let guest = hostile(Limits::default()).await;
+    let deep = format!("{{\"status\":\"COMPLETED\",\"x\":{}1{}}}", "[".repeat(200_000), "]".repeat(200_000));
+    let cases = [
+        (deep.as_str(), "it nests deeper than 64 levels (at $.x[0][0]"),
+        (
+            r#"{"omics_run_id":"1","status":"COMPLETED","status":"FAILED"}"#,
+            "it has the key \"status\" twice in one object (at $)",
+        ),
+        (r#"{"tags":{"WESRunId":"a","WESRunId":"b"}}"#, "the key \"WESRunId\" twice in one object (at $.tags)"),
+        (r#"{"status":"COMPLETED","note":"\udead"}"#, "it holds a lone surrogate escape (\\udead at byte 30)"),
+    ];
+    for (record, message) in cases {
+        let err = echoed(&guest, record).await.unwrap_err();
+        assert!(matches!(err, GuestError::InvalidRecord(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("the guest's record cannot be stored: ") && text.contains(message), "{text}");
+        assert!(text.len() < 400, "the error stays one short line: {text}");
+        still_fine(&guest).await;
+    }
+    // What readers agree on still passes: 64 levels, equal keys in different objects, a
+    // surrogate pair.
+    let fine = format!(
+        "{{\"a\":{}1{},\"b\":{{\"k\":1}},\"c\":{{\"k\":2}},\"d\":\"\\ud83d\\ude00\"}}",
+        "[".repeat(63),
+        "]".repeat(63)
+    );
+    assert_eq!(echoed(&guest, &fine).await.unwrap(), fine);
+}

@@ -15,6 +15,7 @@ mod abi;
 mod code;
 pub mod engine;
 mod limits;
+mod record;
 mod runtime;
 mod session;
 mod types;

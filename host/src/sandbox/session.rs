@@ -248,13 +248,10 @@ impl Session {
     }
 }
 
-/// The record is archived and posted as it is: it must be one JSON object.
+/// The record is archived and posted as it is: it must be one JSON object that every
+/// reader reads the same way (`record::check`).
 fn check_record(record: &str) -> Result<(), GuestError> {
-    match serde_json::from_str::<serde::de::IgnoredAny>(record) {
-        Ok(_) if record.trim_start().starts_with('{') => Ok(()),
-        Ok(_) => Err(GuestError::InvalidRecord("it is not a JSON object".into())),
-        Err(e) => Err(GuestError::InvalidRecord(format!("it is not JSON ({e})"))),
-    }
+    super::record::check(record).map_err(GuestError::InvalidRecord)
 }
 
 fn stderr_excerpt(store: &Store<State>) -> String {
