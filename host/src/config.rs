@@ -98,7 +98,7 @@ pub struct Config {
 
 /// `OMICS_THROTTLE_BUDGET_SECONDS`' default and range: long enough to ride out a burst of
 /// runs finishing together, well short of the function's 900 s time limit.
-pub const THROTTLE_BUDGET_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (120, 0..=840);
+pub const THROTTLE_BUDGET_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (300, 0..=840);
 /// `RECONCILE_RATE`'s default (of HealthOmics' default quota of 10 per second) and range.
 pub const RECONCILE_RATE: (f64, std::ops::RangeInclusive<f64>) = (3.0, 0.1..=100.0);
 
@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(c.guest, GuestSource::Bundled);
         assert_eq!(c.callback_timeout, Duration::from_secs(10));
         assert_eq!(c.guest_refresh, Duration::ZERO);
-        assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(120), 3.0));
+        assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(300), 3.0));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::sandbox::{TaskList, TaskRequest};
 
 /// The throttling budget when no invocation set one (`OMICS_THROTTLE_BUDGET_SECONDS`'s
 /// default).
-pub const THROTTLE_BUDGET: Duration = Duration::from_secs(120);
+pub const THROTTLE_BUDGET: Duration = Duration::from_secs(300);
 
 tokio::task_local! {
     /// When the current invocation's throttling budget runs out.
