@@ -94,6 +94,33 @@ pub struct Config {
     pub throttle_budget: Duration,
     /// `RECONCILE_RATE`: the HealthOmics calls per second a reconciliation may make.
     pub reconcile_rate: f64,
+    /// `ARCHIVE_LAYOUT`: how archive keys (and captured cases' folders) are laid out.
+    pub layout: Layout,
+}
+
+/// How the archive's keys are laid out under the prefix (behaviour §6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// `{prefix}/event_{YYYYMMDD_HHMMSS}_{id}.json`: the Python function's keys.
+    #[default]
+    Flat,
+    /// `{prefix}/year=YYYY/month=MM/day=DD/event_{YYYYMMDD_HHMMSS}_{id}.json`, by the event's
+    /// UTC time: Hive-style partitions a query can skip by.
+    Dated,
+}
+
+impl Layout {
+    /// `ARCHIVE_LAYOUT`'s value: `flat` or `dated` (any case).
+    pub fn parse(value: &str) -> Result<Layout, ConfigError> {
+        match value.to_ascii_lowercase().as_str() {
+            "flat" => Ok(Layout::Flat),
+            "dated" => Ok(Layout::Dated),
+            _ => Err(ConfigError::Invalid {
+                var: "ARCHIVE_LAYOUT",
+                reason: format!("`{}` is neither `flat` nor `dated`", value.escape_debug()),
+            }),
+        }
+    }
 }
 
 /// `OMICS_THROTTLE_BUDGET_SECONDS`' default and range: long enough to ride out a burst of
@@ -109,6 +136,7 @@ pub const RECONCILE_RATE: (f64, std::ops::RangeInclusive<f64>) = (3.0, 0.1..=100
 pub struct ArchiveTarget {
     pub bucket: String,
     pub prefix: String,
+    pub layout: Layout,
 }
 
 /// `s3://bucket[/prefix]`.
@@ -119,7 +147,7 @@ fn s3_place(var: &'static str, s: &str) -> Result<ArchiveTarget, ConfigError> {
     if bucket.is_empty() || rest.contains(['?', '#']) {
         return Err(invalid("is not an s3://bucket[/prefix] URI"));
     }
-    Ok(ArchiveTarget { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
+    Ok(ArchiveTarget { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned(), layout: Layout::Flat })
 }
 
 /// What one event may cost the guest: settings, since a real guest may need more than the
@@ -212,6 +240,7 @@ impl Config {
                 return Err(ConfigError::Invalid { var: "GUEST_SHA256", reason: "must be 64 hex digits".into() });
             }
         };
+        let layout = var("ARCHIVE_LAYOUT").map(|v| Layout::parse(&v)).transpose()?.unwrap_or_default();
         Ok(Config {
             api_server,
             callback_origins,
@@ -227,7 +256,11 @@ impl Config {
                 Some(_) => Duration::from_secs(seconds(&var, "CALLBACK_TIMEOUT_SECONDS", 10)?.max(1)),
             },
             guest_limits: GuestLimits::from_lookup(&var)?,
-            capture: var("CAPTURE_INPUTS").map(|s| s3_place("CAPTURE_INPUTS", &s)).transpose()?,
+            capture: var("CAPTURE_INPUTS").map(|s| s3_place("CAPTURE_INPUTS", &s)).transpose()?.map(|c| {
+                // Captured cases are filed like the archive.
+                ArchiveTarget { layout, ..c }
+            }),
+            layout,
             throttle_budget: Duration::from_secs(ranged(
                 &var,
                 "OMICS_THROTTLE_BUDGET_SECONDS",
@@ -493,6 +526,19 @@ mod tests {
     }
 
     #[test]
+    fn the_archive_layout_is_flat_or_dated_and_captures_follow_it() {
+        assert_eq!(config(&BASE).unwrap().layout, Layout::Flat);
+        let mut vars = BASE.to_vec();
+        vars.extend([("ARCHIVE_LAYOUT", "Dated"), ("CAPTURE_INPUTS", "s3://cases/x")]);
+        let c = config(&vars).unwrap();
+        assert_eq!((c.layout, c.capture.unwrap().layout), (Layout::Dated, Layout::Dated));
+        let mut vars = BASE.to_vec();
+        vars.push(("ARCHIVE_LAYOUT", "daily"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("ARCHIVE_LAYOUT") && err.contains("`daily` is neither `flat` nor `dated`"), "{err}");
+    }
+
+    #[test]
     fn missing_or_empty_required_variables_are_named() {
         assert_eq!(config(&[("DATA_LAKE_BUCKET", "b")]), Err(ConfigError::Missing("API_SERVER")));
         assert_eq!(
@@ -529,7 +575,7 @@ mod tests {
             config(&vars)
         };
         assert_eq!(with("").unwrap().capture, None);
-        let place = |b: &str, p: &str| Some(ArchiveTarget { bucket: b.into(), prefix: p.into() });
+        let place = |b: &str, p: &str| Some(ArchiveTarget { bucket: b.into(), prefix: p.into(), layout: Layout::Flat });
         assert_eq!(with("s3://cases").unwrap().capture, place("cases", ""));
         assert_eq!(with("s3://cases/real/inputs/").unwrap().capture, place("cases", "real/inputs"));
         for bad in ["cases/x", "s3:///x", "s3://b/p?versionId=1"] {

@@ -241,7 +241,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         enricher: AwsEnricher { omics, s3: s3.clone() },
         archive: S3Archive { s3 },
         notifier,
-        target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone() },
+        target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone(), layout: config.layout },
         capture: config.capture.clone(),
         throttle_budget: config.throttle_budget,
     })

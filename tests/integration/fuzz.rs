@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant, SystemTime};
 
+use ngs360_omics::config::Layout;
 use ngs360_omics::error::GuestError;
 use ngs360_omics::pipeline::ArchiveTarget;
 use ngs360_omics::sandbox::{Context, EventPlan, Guest, Limits, Runtime, TaskList};
@@ -369,7 +370,8 @@ async fn host_case(rng: &mut Rng, hostile: &Guest) -> Result<(), String> {
             if keys(&o.record).is_err() {
                 return Err(format!("the host passed a record that is not a JSON object: {:?}", o.record));
             }
-            let key = ArchiveTarget { bucket: "b".into(), prefix: "p".into() }.key(&o.archive_key, SystemTime::now());
+            let key = ArchiveTarget { bucket: "b".into(), prefix: "p".into(), layout: Layout::Flat }
+                .key(&o.archive_key, SystemTime::now());
             let name = key.strip_prefix("p/event_").and_then(|k| k.strip_suffix(".json")).unwrap_or("/");
             let id = name.get(16..).unwrap_or("");
             if name.contains('/') || id.is_empty() || id == "." || id == ".." || name.len() < 17 {

@@ -6,11 +6,13 @@ mod support;
 
 mod bursts;
 mod cli;
+mod dashboard;
 mod fuzz;
 mod generations;
 mod guests;
 mod hostile;
 mod hostile_lambda;
+mod lake;
 mod lambda;
 mod large_runs;
 mod pipeline;

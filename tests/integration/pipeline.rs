@@ -11,7 +11,7 @@ use ngs360_omics::adapters::refresh::GuestSlot;
 use ngs360_omics::adapters::s3::S3Archive;
 use ngs360_omics::adapters::tls;
 use ngs360_omics::adapters::wes::{KeyLoader, WesClient};
-use ngs360_omics::config::{ApiKey, CallbackOrigins, Mounts, api_server};
+use ngs360_omics::config::{ApiKey, CallbackOrigins, Layout, Mounts, api_server};
 use ngs360_omics::error::{CallbackError, Error};
 use ngs360_omics::lambda::Function;
 use ngs360_omics::pipeline::{ArchiveTarget, CallbackOutcome, Handler, Report};
@@ -70,7 +70,7 @@ pub async fn peers_of(tag: &str, wes: Wes, tweak: impl FnOnce(&mut Function)) ->
         enricher: AwsEnricher { omics: omics_client.into(), s3: s3.clone().into() },
         archive: S3Archive { s3: s3.clone().into() },
         notifier: wes_client(&wes.api_server(), KEY),
-        target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into() },
+        target: ArchiveTarget { bucket: bucket.clone(), prefix: "omics-run-events".into(), layout: Layout::Flat },
         capture: None,
         throttle_budget: ngs360_omics::adapters::omics::THROTTLE_BUDGET,
     };
@@ -284,7 +284,8 @@ async fn s3_unreachable_fails_the_invocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_what_nobody_can_fix_is_recorded_and_everything_else_fails() {
-    let p = peers("enrichment").await;
+    // A throttle that never ends fails the event when its budget is spent (2 s here).
+    let p = peers_with("enrichment", |h| h.throttle_budget = Duration::from_secs(2)).await;
     let outputs = bucket("enrichment-out").await;
     // The run is gone (HealthOmics keeps descriptions for a limited time): recorded.
     p.omics.set("8600001", omics::Run::Fails { status: 404, error: "ResourceNotFoundException" });
@@ -332,6 +333,7 @@ async fn only_what_nobody_can_fix_is_recorded_and_everything_else_fails() {
     let err = p.handler.handle(Arc::from(event("RUNNING", "8600003", "e-8600003", &outputs))).await.unwrap_err();
     assert!(matches!(err, Error::Enrichment(_)), "{err}");
     assert!(err.to_string().starts_with("enrichment: GetRun failed"), "{err}");
+    assert!(err.to_string().contains("OMICS_THROTTLE_BUDGET_SECONDS"), "{err}");
     assert_eq!(p.archive().await.len(), 2, "a transient failure archives nothing");
 }
 
@@ -401,7 +403,8 @@ async fn a_terminal_status_for_a_queued_run_reports_the_start_first_then_again()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captured_inputs_are_cases_that_give_the_same_record_again() {
     let p = peers_with("capture", |h| {
-        h.capture = Some(ArchiveTarget { bucket: h.target.bucket.clone(), prefix: "captured".into() });
+        h.capture =
+            Some(ArchiveTarget { bucket: h.target.bucket.clone(), prefix: "captured".into(), layout: Layout::Flat });
     })
     .await;
     let _outputs = FIXTURE_OUTPUTS.lock().await;

@@ -180,6 +180,14 @@ def main():
           "seven alarms on the kept topic (AWS::CloudWatch::Alarm, not modeled by moto: checked in the template)")
     topics = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     check(topics == {topic_arn}, "one topic")
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=STACK)["DashboardBody"])
+    check(len(body["widgets"]) == 11 and function_arn.rsplit(":", 1)[1] in json.dumps(body),
+          "the dashboard is created, its body JSON, about this function (tests/integration/dashboard.rs checks its metrics)")
+    s3 = boto3.client("s3", region_name=REGION)
+    results = [b["Name"] for b in s3.list_buckets()["Buckets"] if "queryresults" in b["Name"].lower()]
+    check(len(results) == 1, f"the lake's encrypted query result bucket: {results} (Glue and Athena resources, not modeled by moto: "
+          "their texts are run by tests/integration/lake.rs)")
     print("the Python stack upgraded in place")
 
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::adapters::context_file::ContextFile;
+use crate::config::Layout;
 use crate::error::{Error, GuestError};
 use crate::pipeline::{Admission, ArchiveTarget, admit};
 use crate::sandbox::{Callback, Guest, Outcome};
@@ -138,7 +139,7 @@ pub async fn run_case(guest: &Guest, case: &Case) -> Result<(), Vec<String>> {
                 diffs.push(format!("callback: expected {want}, got {decision} ({:?})", outcome.callback));
             }
             if let Some(want) = archive_key {
-                let target = ArchiveTarget { bucket: String::new(), prefix: String::new() };
+                let target = ArchiveTarget { bucket: String::new(), prefix: String::new(), layout: Layout::Flat };
                 let got = target.key(&outcome.archive_key, std::time::SystemTime::now());
                 if *want != got {
                     diffs.push(format!("archive key: expected {want}, got {got}"));

@@ -7,7 +7,7 @@ use super::cases::{Shaped, shape};
 use super::{command_sandbox, fail, read};
 use crate::adapters::context_file::ContextFile;
 use crate::adapters::refresh::load_named;
-use crate::config::DEFAULT_PREFIX;
+use crate::config::{DEFAULT_PREFIX, Layout};
 use crate::pipeline::ArchiveTarget;
 use crate::sandbox::Callback;
 
@@ -55,6 +55,7 @@ pub async fn run(event: &Path, context: Option<&Path>, component: Option<&str>) 
     let target = ArchiveTarget {
         bucket: std::env::var("DATA_LAKE_BUCKET").unwrap_or_else(|_| "$DATA_LAKE_BUCKET".into()),
         prefix: std::env::var("S3_PREFIX").unwrap_or_else(|_| DEFAULT_PREFIX.into()).trim_matches('/').to_owned(),
+        layout: std::env::var("ARCHIVE_LAYOUT").ok().and_then(|v| Layout::parse(&v).ok()).unwrap_or_default(),
     };
     eprintln!("archive: {}", target.uri(&target.key(&outcome.archive_key, std::time::SystemTime::now())));
     for e in &outcome.enrichment_errors {
