@@ -82,7 +82,7 @@ def table_and_queries(template, layout):
     resources = template["Resources"]
     params = template["Parameters"]
     database = params["LakeDatabaseName"]["Default"]
-    names = {"LakeDatabase": database, "LakeWorkGroup": "lake"}
+    names = {"LakeDatabase": database}
     table = resources["LakeTable"]["Properties"]["TableInput"]
     queries, days = {}, {}
     for res in resources.values():
@@ -182,7 +182,7 @@ def connect(database, table, files, layout):
         select.append(f"CAST({ref} AS VARCHAR) AS {name}" if json_cols[key] == "JSON" else f"{ref} AS {name}")
     con.execute(f'CREATE SCHEMA "{database}"')
     if not files:
-        fields = ", ".join(f"CAST(NULL AS {'VARCHAR' if TYPES[k] == 'JSON' else TYPES[k]}) AS {n}" for n, k, _ in cols)
+        fields = ", ".join(f"CAST(NULL AS {TYPES[k]}) AS {n}" for n, k, _ in cols)
         parts = ", CAST(NULL AS VARCHAR) AS year, CAST(NULL AS VARCHAR) AS month, CAST(NULL AS VARCHAR) AS day" if layout == "dated" else ""
         con.execute(f'CREATE VIEW "{database}".omics_run_events AS SELECT {fields}{parts} WHERE false')
         return con
