@@ -5,11 +5,10 @@ with the stack's names as placeholders: the function `FUNCTION`, the dead-letter
 
     python3 tools/dashboard.py [template.yaml]
 """
-import re
 import sys
 from pathlib import Path
 
-from samtranslator.yaml_helper import yaml_parse
+from lake_query import load_template, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = {"LambdaFunction": "FUNCTION", "DeadLetterEvents.QueueName": "DEAD-LETTERS", "AWS::Region": "REGION",
@@ -18,16 +17,8 @@ NAMES = {"LambdaFunction": "FUNCTION", "DeadLetterEvents.QueueName": "DEAD-LETTE
 
 def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
-    body = yaml_parse(path.read_text())["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    text, local = body if isinstance(body, list) else (body, {})
-    names = {**NAMES, **local}
-
-    def sub(m):
-        if m.group(1) not in names:
-            raise SystemExit(f"${{{m.group(1)}}} in the dashboard is not a name the stack gives")
-        return names[m.group(1)]
-
-    print(re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", sub, text))
+    body = load_template(path)["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    print(resolve(body, "flat", NAMES))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def resolve(value, layout, names):
         if fn == "Fn::If":
             cond, yes, no = arg
             if cond != "Dated":
-                raise SystemExit(f"a saved query depends on condition {cond}")
+                raise SystemExit(f"a value resolved here depends on condition {cond}")
             return resolve(yes if layout == "dated" else no, layout, names)
         if fn == "Ref":
             return names[arg]
@@ -72,7 +72,7 @@ def resolve(value, layout, names):
                     return local[name]
                 if name in names:
                     return names[name]
-                raise SystemExit(f"${{{name}}} in a saved query is neither a variable nor a known name")
+                raise SystemExit(f"${{{name}}} in the template is neither a variable nor a known name")
 
             return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", sub, text)
     return value

@@ -388,15 +388,10 @@ async fn scheduled_reconcile(
     let window = reconcile::Window { since: until - since, until };
     let progress = |line: &str| info!("reconcile: {line}");
     let left = deadline.duration_since(until).unwrap_or_default().saturating_sub(RECONCILE_MARGIN);
-    let s3 = function.enricher.s3.get().await;
     let settings = reconcile::Settings {
         rate,
         stop_at: Some(Instant::now() + left),
-        ledger: Some(reconcile::Ledger {
-            s3,
-            bucket: function.target.bucket.clone(),
-            key: reconcile::ledger_key(&function.target.prefix),
-        }),
+        ledger: Some(reconcile::Ledger::beside(function.enricher.s3.get().await, &function.target)),
     };
     let summary = reconcile::reconcile(
         function,

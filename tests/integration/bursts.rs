@@ -10,13 +10,10 @@ use ngs360_omics::pipeline::Report;
 use ngs360_omics::pipeline::reconcile::{self, Ledger, Settings, Summary, Window};
 use serde_json::{Value, json};
 
-use crate::pipeline::{KEY, Peers, event, peers_of};
+use crate::pipeline::{Peers, event, peers, peers_with};
+use crate::support::iso;
 use crate::support::omics::Run;
-use crate::support::wes::{Mode, Wes};
-
-fn iso(t: SystemTime) -> String {
-    aws_sdk_s3::primitives::DateTime::from(t).fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap()
-}
+use crate::support::wes::Mode;
 
 fn wes_run(i: usize) -> String {
     format!("b0b0b0b0-0000-4000-8000-{i:012}")
@@ -32,6 +29,16 @@ fn finished(run_id: &str, wes_run: &str, status: &str, stopped: SystemTime) -> R
     Run::Generated { run, count: 150, failed_every: 0 }
 }
 
+/// `n` runs finished at `stopped`, ids from `first_run`, each tagged with a queued WES run
+/// from `wes_run(first_wes)` on.
+fn finished_runs(p: &Peers, n: usize, first_run: usize, first_wes: usize, stopped: SystemTime) {
+    for i in 0..n {
+        let id = (first_run + i).to_string();
+        p.wes.submit(&wes_run(first_wes + i));
+        p.omics.set(&id, finished(&id, &wes_run(first_wes + i), "COMPLETED", stopped));
+    }
+}
+
 /// The requests the HealthOmics server served (not throttled) for `path`.
 fn served(p: &Peers, path: impl Fn(&str) -> bool) -> usize {
     p.omics.server.requests().iter().filter(|r| path(r.path())).count()
@@ -40,14 +47,8 @@ fn served(p: &Peers, path: impl Fn(&str) -> bool) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_finished_runs_rides_out_the_quota_and_no_event_fails() {
     const RUNS: usize = 30;
-    let wes = Wes::start(KEY).await;
-    let p = peers_of("burst", wes, |_| {}).await;
-    let now = SystemTime::now();
-    for i in 0..RUNS {
-        let id = format!("{}", 8_100_000 + i);
-        p.wes.submit(&wes_run(i));
-        p.omics.set(&id, finished(&id, &wes_run(i), "COMPLETED", now));
-    }
+    let p = peers("burst").await;
+    finished_runs(&p, RUNS, 8_100_000, 0, SystemTime::now());
     p.omics.set_quota(10.0);
     let started = Instant::now();
     let results = futures_util::future::join_all((0..RUNS).map(|i| {
@@ -80,10 +81,8 @@ async fn a_burst_of_finished_runs_rides_out_the_quota_and_no_event_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_spends_its_throttling_budget_fails_for_a_retry_and_leaves_nothing() {
-    let wes = Wes::start(KEY).await;
-    let p = peers_of("budget", wes, |h| h.throttle_budget = Duration::from_secs(3)).await;
-    p.wes.submit(&wes_run(900));
-    p.omics.set("8190000", finished("8190000", &wes_run(900), "COMPLETED", SystemTime::now()));
+    let p = peers_with("budget", |h| h.throttle_budget = Duration::from_secs(3)).await;
+    finished_runs(&p, 1, 8_190_000, 900, SystemTime::now());
     // A quota spent elsewhere in the account: nothing is served.
     p.omics.set_quota(0.01);
     let started = Instant::now();
@@ -114,18 +113,13 @@ fn counts(s: &Summary) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_reads_only_runs_that_changed_and_never_skips_a_failed_callback() {
     const RUNS: usize = 12;
-    let wes = Wes::start(KEY).await;
-    let p = peers_of("ledger", wes, |_| {}).await;
+    let p = peers("ledger").await;
     let now = SystemTime::now();
-    for i in 0..RUNS {
-        let id = format!("{}", 8_200_000 + i);
-        p.wes.submit(&wes_run(100 + i));
-        p.omics.set(&id, finished(&id, &wes_run(100 + i), "COMPLETED", now - Duration::from_secs(600)));
-    }
+    finished_runs(&p, RUNS, 8_200_000, 100, now - Duration::from_secs(600));
     let s3 = p.handler.enricher.s3.get().await;
-    let key = reconcile::ledger_key("omics-run-events");
-    let settings =
-        Settings { rate: 8.0, stop_at: None, ledger: Some(Ledger { s3, bucket: p.bucket.clone(), key: key.clone() }) };
+    let ledger = Ledger::beside(s3, &p.handler.target);
+    let key = ledger.key.clone();
+    let settings = Settings { rate: 8.0, stop_at: None, ledger: Some(ledger) };
 
     // The WES service is down: every callback fails, and no run is marked up to date.
     p.wes.set_mode(Mode::Broken);
@@ -181,16 +175,10 @@ async fn reconcile_reads_only_runs_that_changed_and_never_skips_a_failed_callbac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconciliation_out_of_time_leaves_its_runs_to_the_next_pass() {
-    let wes = Wes::start(KEY).await;
-    let p = peers_of("left", wes, |_| {}).await;
-    let now = SystemTime::now();
-    for i in 0..5 {
-        let id = format!("{}", 8_300_000 + i);
-        p.wes.submit(&wes_run(200 + i));
-        p.omics.set(&id, finished(&id, &wes_run(200 + i), "COMPLETED", now - Duration::from_secs(60)));
-    }
+    let p = peers("left").await;
+    finished_runs(&p, 5, 8_300_000, 200, SystemTime::now() - Duration::from_secs(60));
     let s3 = p.handler.enricher.s3.get().await;
-    let ledger = || Some(Ledger { s3, bucket: p.bucket.clone(), key: reconcile::ledger_key("omics-run-events") });
+    let ledger = || Some(Ledger::beside(s3, &p.handler.target));
     let late = Settings { rate: reconcile::RATE, stop_at: Some(Instant::now()), ledger: ledger() };
     let first = pass(&p, &late).await;
     assert_eq!((first.left, first.get_run_calls, first.callbacks_sent), (5, 0, 0), "{}", counts(&first));

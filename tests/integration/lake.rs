@@ -17,13 +17,9 @@ use crate::pipeline::{KEY, Peers, peers_of};
 use crate::support::moto::{self, aws_env};
 use crate::support::omics::Run;
 use crate::support::wes::Wes;
-use crate::support::{Fixture, root};
+use crate::support::{Fixture, iso, root};
 
 const PREFIX: &str = "omics-run-events";
-
-fn iso(t: SystemTime) -> String {
-    aws_sdk_s3::primitives::DateTime::from(t).fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap()
-}
 
 /// One run of the set: its times (as offsets before now, in seconds), how it ended, and
 /// which of its events were delivered.
@@ -166,11 +162,7 @@ async fn archive(layout: Layout, tag: &str) -> (Peers, SystemTime) {
         assert!(matches!(report, Ok(Report::Processed { .. })), "{report:?}");
     }
     let s3 = p.handler.enricher.s3.get().await;
-    let settings = Settings {
-        rate: 100.0,
-        stop_at: None,
-        ledger: Some(Ledger { s3, bucket: p.bucket.clone(), key: reconcile::ledger_key(PREFIX) }),
-    };
+    let settings = Settings { rate: 100.0, stop_at: None, ledger: Some(Ledger::beside(s3, &p.handler.target)) };
     let window = Window { since: now - Duration::from_secs(26 * 3600), until: SystemTime::now() };
     let omics = p.handler.enricher.omics.get().await;
     let summary = reconcile::reconcile(&p.handler, omics, window, false, &settings, &|_| {}).await.unwrap();

@@ -51,7 +51,7 @@ pub async fn peers(tag: &str) -> Peers {
     peers_with(tag, |_| {}).await
 }
 
-async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
+pub async fn peers_with(tag: &str, tweak: impl FnOnce(&mut Function)) -> Peers {
     peers_of(tag, Wes::start(KEY).await, tweak).await
 }
 

@@ -31,11 +31,7 @@ pub async fn run(since: &str, until: Option<&str>, dry_run: bool) -> ExitCode {
     let settings = reconcile::Settings {
         rate: config.reconcile_rate,
         stop_at: None,
-        ledger: Some(reconcile::Ledger {
-            s3: function.enricher.s3.get().await,
-            bucket: function.target.bucket.clone(),
-            key: reconcile::ledger_key(&function.target.prefix),
-        }),
+        ledger: Some(reconcile::Ledger::beside(function.enricher.s3.get().await, &function.target)),
     };
     let omics = function.enricher.omics.get().await;
     match reconcile::reconcile(&function, omics, window, dry_run, &settings, &progress).await {

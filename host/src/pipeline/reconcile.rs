@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use tracing::warn;
 
-use super::{CallbackOutcome, Handler, Report};
+use super::{ArchiveTarget, CallbackOutcome, Handler, Report};
 use crate::adapters::omics::{self, Pace, RunSummary};
 use crate::adapters::s3;
 use crate::error::{AwsError, FetchError};
@@ -139,13 +139,18 @@ pub struct Ledger<'a> {
     pub key: String,
 }
 
-/// The ledger's object key under an archive prefix: `{prefix}/_reconcile/state.json`. Its
-/// folder starts with `_`, which the data lake's readers (Athena, Hive) skip as hidden.
-pub fn ledger_key(prefix: &str) -> String {
-    if prefix.is_empty() { "_reconcile/state.json".into() } else { format!("{prefix}/_reconcile/state.json") }
-}
+impl<'a> Ledger<'a> {
+    /// The ledger of the archive `target`: `{prefix}/_reconcile/state.json` in its bucket. Its
+    /// folder starts with `_`, which the data lake's readers (Athena, Hive) skip as hidden.
+    pub fn beside(s3: &'a aws_sdk_s3::Client, target: &ArchiveTarget) -> Ledger<'a> {
+        let key = if target.prefix.is_empty() {
+            "_reconcile/state.json".into()
+        } else {
+            format!("{}/_reconcile/state.json", target.prefix)
+        };
+        Ledger { s3, bucket: target.bucket.clone(), key }
+    }
 
-impl Ledger<'_> {
     async fn load(&self) -> Result<HashMap<String, String>, String> {
         match s3::get_object(self.s3, &self.bucket, &self.key, None).await {
             Ok((bytes, _)) => {

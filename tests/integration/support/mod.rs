@@ -22,6 +22,11 @@ pub const GUEST: &str = concat!("ngs360-omics-guest@", env!("CARGO_PKG_VERSION")
 pub const HOSTILE: &str = concat!("hostile@", env!("CARGO_PKG_VERSION"));
 
 /// The repository's root.
+/// A time as HealthOmics' JSON and EventBridge write it (RFC 3339, UTC).
+pub fn iso(t: std::time::SystemTime) -> String {
+    aws_sdk_s3::primitives::DateTime::from(t).fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap()
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
