@@ -25,9 +25,7 @@ use crate::support::wes::{API_PREFIX, Generation, Mode, PATH, Wes};
 
 /// A time `minutes` ago, as HealthOmics writes times.
 fn ago(minutes: u64) -> String {
-    aws_sdk_s3::primitives::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(minutes * 60))
-        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-        .unwrap()
+    crate::support::iso(std::time::SystemTime::now() - Duration::from_secs(minutes * 60))
 }
 
 fn arn(run_id: &str) -> String {

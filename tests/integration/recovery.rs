@@ -13,7 +13,7 @@ use crate::support::moto::{self, aws_env, bucket, queue};
 use crate::support::omics::{self, Omics};
 use crate::support::runtime_api::{Answer, RuntimeApi};
 use crate::support::wes::{Mode, Wes};
-use crate::support::{TempDir, run};
+use crate::support::{TempDir, iso, run};
 
 /// A HealthOmics event of `status` for `run_id`, at `time`.
 fn event(run_id: &str, status: &str, id: &str, time: &str) -> Value {
@@ -178,11 +178,7 @@ async fn reconcile_rebuilds_the_runs_of_the_window_and_twice_changes_nothing() {
     let wes = Wes::start(KEY).await;
     let archive = bucket("reconcile").await;
     let now = std::time::SystemTime::now();
-    let ago = |minutes: u64| {
-        aws_sdk_s3::primitives::DateTime::from(now - Duration::from_secs(minutes * 60))
-            .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-            .unwrap()
-    };
+    let ago = |minutes: u64| iso(now - Duration::from_secs(minutes * 60));
     wes.submit(WES_A);
     wes.submit(WES_B);
     // A finished run whose events were all lost: its WES run is still QUEUED.
@@ -253,9 +249,7 @@ async fn the_scheduled_reconciliation_runs_in_the_function() {
     let wes = Wes::start(KEY).await;
     let archive = bucket("scheduled").await;
     wes.submit(WES_B);
-    let start = aws_sdk_s3::primitives::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(600))
-        .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-        .unwrap();
+    let start = iso(std::time::SystemTime::now() - Duration::from_secs(600));
     omics.set(
         "9500001",
         omics::Run::Found { run: run_json("9500001", "RUNNING", Some(WES_B), &start, None), tasks: vec![] },
@@ -285,11 +279,7 @@ async fn a_run_of_lost_and_late_events_ends_complete_by_waiting_replaying_and_re
     let wes_run = "c3c3c3c3-0000-4000-8000-00000000000c";
     wes.submit(wes_run);
     let now = std::time::SystemTime::now();
-    let at = |minutes_ago: u64| {
-        aws_sdk_s3::primitives::DateTime::from(now - Duration::from_secs(minutes_ago * 60))
-            .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
-            .unwrap()
-    };
+    let at = |minutes_ago: u64| iso(now - Duration::from_secs(minutes_ago * 60));
     let (started, stopped) = (at(90), at(30));
     omics.set(
         "9600001",
