@@ -47,10 +47,10 @@ fn is_throttled<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> boo
 }
 
 /// The wait before the `attempt`-th retry of a throttled call: full jitter over an interval
-/// that doubles from 0.5 s to 8 s, so that instances throttled together do not come back
-/// together.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0);
+/// that doubles from 0.5 s to 8 s (at most `left`), so that instances throttled together do
+/// not come back together.
+fn backoff(attempt: u32, left: Duration) -> Duration {
+    let ceiling = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0).min(left.as_secs_f64());
     Duration::from_secs_f64(ceiling * fastrand::f64())
 }
 
@@ -80,10 +80,13 @@ where
         let Ok(answer) = tokio::time::timeout_at(ends.into(), request()).await else { return Err(spent()) };
         match answer {
             Err(e) if is_throttled(&e) => {
-                let wait = backoff(attempt);
-                if Instant::now() + wait >= ends {
+                // Drawn within what is left of the budget, so that the tries go on until it
+                // ends (the last one cut by it), not until a long wait is drawn.
+                let left = ends.saturating_duration_since(Instant::now());
+                if left < Duration::from_millis(1) {
                     return Err(spent());
                 }
+                let wait = backoff(attempt, left);
                 attempt += 1;
                 debug!(
                     call = name,
@@ -300,4 +303,21 @@ pub fn task_json(t: &aws_sdk_omics::types::TaskListItem) -> Value {
         ("startTime", iso(t.start_time())),
         ("stopTime", iso(t.stop_time())),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_waits_grow_to_8_s_and_never_outlast_the_budget() {
+        for attempt in 0..8 {
+            let ceiling = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0);
+            let waits: Vec<f64> = (0..200).map(|_| backoff(attempt, Duration::from_secs(60)).as_secs_f64()).collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "attempt {attempt}");
+            assert!(waits.iter().any(|w| *w > ceiling / 2.0), "attempt {attempt}: jittered over the whole interval");
+        }
+        let left = Duration::from_millis(300);
+        assert!((0..200).all(|_| backoff(6, left) <= left));
+    }
 }
