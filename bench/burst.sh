@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The burst bench, offline: N runs of 150 tasks finishing at once, HealthOmics behind a shared
 # token bucket of 10 TPS that answers ThrottlingException beyond it, Lambda's retry schedule
-# for asynchronous events and its throttle queue (host/examples/burst.rs says the model). For
-# each N it runs three settings: the template's defaults (its ReservedConcurrency), 50
-# instances at a time with no reserved concurrency, 250 with none; then one reconcile over
+# for asynchronous events and its throttle queue, or the run event queue and its event source
+# mapping (host/examples/burst.rs says the model). For each N it runs four settings: the
+# template's defaults (queue delivery, at most ReservedConcurrency at once), direct delivery
+# with that reserved concurrency, and direct delivery with 50 and with 250 instances at a
+# time and no reserved concurrency; then one reconcile over
 # 1,000, 10,000 and 100,000 retained runs of which 1% changed, twice (the second pass finds
 # its ledger). One JSON row per run, then a table.
 #
@@ -39,10 +41,14 @@ rows=$(mktemp)
 if [ "$only" != reconcile ]; then
     for n in $runs; do
         if [ "$reserved" -ge 0 ]; then
-            target/release/examples/burst --binary "$binary" --runs "$n" --reserved "$reserved" "${env_args[@]}" | tee -a "$rows"
+            for d in queue direct; do
+                target/release/examples/burst --binary "$binary" --runs "$n" --delivery "$d" --reserved "$reserved" \
+                    "${env_args[@]}" | tee -a "$rows"
+            done
         fi
         for c in 50 250; do
-            target/release/examples/burst --binary "$binary" --runs "$n" --concurrency "$c" "${env_args[@]}" | tee -a "$rows"
+            target/release/examples/burst --binary "$binary" --runs "$n" --delivery direct --concurrency "$c" \
+                "${env_args[@]}" | tee -a "$rows"
         done
     done
 fi
@@ -57,7 +63,11 @@ if burst:
     print("\n| N | setting | drain s | floor s | x floor | calls/event | throttled | failed inv. | dead letters | p50 s | p99 s | GB-s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in burst:
-        setting = f"reserved {r['reserved']}" if r["reserved"] is not None else f"C={r['concurrency']}, none reserved"
+        d = r.get("delivery", "direct")
+        if r["reserved"] is None:
+            setting = f"{d}, C={r['concurrency']}, none reserved"
+        else:
+            setting = f"queue, at most {r['reserved']}" if d == "queue" else f"direct, reserved {r['reserved']}"
         print(f"| {r['runs']} | {setting} | {r['drain_s']:.0f} | {r['floor_s']:.0f} | {r['drain_over_floor']:.2f} | "
               f"{r['calls_per_event']:.2f} | {r['throttled_calls']} | {r['failed_invocations']} | {r['dead_letters']} | "
               f"{r['p50_s']:.1f} | {r['p99_s']:.1f} | {r['gb_s']:.0f} |")

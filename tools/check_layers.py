@@ -24,7 +24,7 @@ LAYERS = [
     {"ports"},
     {"adapters"},
     {"pipeline"},
-    {"lambda", "cli", "logging", "main", "lib"},
+    {"lambda", "queue", "cli", "logging", "main", "lib"},
 ]
 
 

@@ -52,16 +52,21 @@ def load_template(path):
 
 
 def resolve(value, layout, names):
-    """A template value with Fn::If on the Dated condition, Ref and Fn::Sub resolved."""
+    """A template value with Fn::If (on the Dated and QueueDelivery conditions), Ref,
+    Fn::GetAtt and Fn::Sub resolved."""
     if isinstance(value, dict) and len(value) == 1:
         (fn, arg), = value.items()
         if fn == "Fn::If":
             cond, yes, no = arg
-            if cond != "Dated":
+            # The layout asked for; the template's default delivery (queue).
+            known = {"Dated": layout == "dated", "QueueDelivery": True}
+            if cond not in known:
                 raise SystemExit(f"a value resolved here depends on condition {cond}")
-            return resolve(yes if layout == "dated" else no, layout, names)
+            return resolve(yes if known[cond] else no, layout, names)
         if fn == "Ref":
             return names[arg]
+        if fn == "Fn::GetAtt":
+            return names[".".join(arg)]
         if fn == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else arg
             local = {k: resolve(v, layout, names) for k, v in variables.items()}

@@ -24,13 +24,16 @@ FULL = {
     "LayerArns": ["arn:aws:lambda:eu-west-1:111122223333:layer:ngs360-ca:1"],
     "CaptureInputs": "s3://ngs360-guest-cases/captured",
     "CallbackOrigins": "https://ngs360.example.org,https://wes-b.example.org:8443",
+    "EventDelivery": "queue",
+    "ReservedConcurrency": "10",
+    "MaximumRetryAttempts": "2",
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "111122223333",
 }
 BARE = dict(
     FULL, RunOutputBuckets=[""], GuestComponentUri="", ReconcileSchedule="", ApiServerCaFile="", LayerArns=[""],
-    CaptureInputs="", CallbackOrigins="",
+    CaptureInputs="", CallbackOrigins="", EventDelivery="direct",
 )
 PARAMS = FULL
 REFS = {"ApiServerAuthTokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:AuthTokenSecret-abc",
@@ -55,7 +58,8 @@ EXPECTED_FULL = COMMON | {
     ("s3:GetObject", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
     ("s3:GetObjectVersion", "arn:aws:s3:::ngs360-guests/omics/guest-0.1.0.wasm"),
     ("s3:PutObject", "arn:aws:s3:::ngs360-guest-cases/captured/*"),
-}
+} | {(f"sqs:{a}", "<RunEventQueue.Arn>")
+     for a in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility")}
 EXPECTED_BARE = COMMON | {
     ("s3:GetObject", "arn:aws:s3:::ngs360-data-lake/*"),
     ("s3:ListBucket", "arn:aws:s3:::ngs360-data-lake"),
@@ -88,9 +92,13 @@ def evaluate(x, conds):
         return evaluate(yes if conds[name] else no, conds)
     if fn == "Fn::Equals":
         a, b = evaluate(arg, conds)
-        return a == b
+        return a == b if isinstance(a, list) or isinstance(b, list) else str(a) == str(b)
     if fn == "Fn::Not":
         return not evaluate(arg[0], conds)
+    if fn == "Fn::And":
+        return all(evaluate(a, conds) for a in arg)
+    if fn == "Condition":
+        return conds[arg]
     if fn == "Fn::Join":
         sep, items = arg
         return sep.join(evaluate(items, conds))
@@ -99,7 +107,7 @@ def evaluate(x, conds):
         return evaluate(text, conds).split(sep)
     if fn == "Fn::Select":
         i, items = arg
-        return evaluate(items, conds)[int(i)]
+        return evaluate(items, conds)[int(evaluate(i, conds))]
     if fn == "Fn::Sub":
         text, values = (arg, {}) if isinstance(arg, str) else arg
         values = {k: evaluate(v, conds) for k, v in values.items()}
@@ -160,6 +168,46 @@ def function_setup(template, params):
     return env, evaluate(props.get("Layers"), conds)
 
 
+def delivery(template, params):
+    """Where the rule sends events, the function's reservation, the event source mapping's
+    maximum concurrency and the queue's receive limit, with `params`."""
+    global PARAMS
+    PARAMS = params
+    conds = conditions(template)
+    made = {n: r for n, r in template["Resources"].items() if "Condition" not in r or conds[r["Condition"]]}
+    (function,) = [r["Properties"] for r in made.values() if r["Type"] == "AWS::Lambda::Function"]
+    (rule,) = [r["Properties"] for n, r in made.items() if n == "OmicsRunEventRule"]
+    mappings = [evaluate(r["Properties"], conds) for r in made.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    queue = made.get("RunEventQueue")
+    return {
+        "target": evaluate(rule["Targets"][0]["Arn"], conds),
+        "reserved": evaluate(function.get("ReservedConcurrentExecutions"), conds),
+        "mapping": [(m["EventSourceArn"], (m.get("ScalingConfig") or {}).get("MaximumConcurrency")) for m in mappings],
+        "receives": queue and evaluate(queue["Properties"]["RedrivePolicy"], conds)["maxReceiveCount"],
+    }
+
+
+def delivery_problems(template):
+    """Queue delivery: the rule feeds the queue, read by one mapping at most R at once, the
+    function reserves none, a message is received MaximumRetryAttempts + 1 times. Direct:
+    the rule invokes the function, which reserves R, and there is no queue."""
+    want = [
+        ("queue", FULL, {"target": "<RunEventQueue.Arn>", "reserved": None,
+                         "mapping": [("<RunEventQueue.Arn>", "10")], "receives": 3}),
+        ("queue, one retry, no limit", dict(FULL, MaximumRetryAttempts="1", ReservedConcurrency="-1"),
+         {"target": "<RunEventQueue.Arn>", "reserved": None, "mapping": [("<RunEventQueue.Arn>", None)],
+          "receives": 2}),
+        ("direct", BARE, {"target": "<LambdaFunction.Arn>", "reserved": "10", "mapping": [], "receives": None}),
+    ]
+    problems = []
+    for label, params, expected in want:
+        got = delivery(template, params)
+        for k, v in expected.items():
+            if got[k] != v:
+                problems.append(f"{label}: {k} is {got[k]!r}, expected {v!r}")
+    return problems
+
+
 def main():
     template = json.load(open(sys.argv[1]))
     problems = []
@@ -178,6 +226,7 @@ def main():
             want = params[param] or None
             if env.get(var) != want:
                 problems.append(f"{label}: {var} is {env.get(var)!r}, expected {want!r}")
+    problems += delivery_problems(template)
     for label, params, expected in [("full", FULL, EXPECTED_FULL), ("bare", BARE, EXPECTED_BARE)]:
         granted, found = grants(template, params)
         problems += [f"{label}: {p}" for p in found]

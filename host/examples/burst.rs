@@ -2,7 +2,8 @@
 //! API quota, and what one reconcile costs over many retained runs.
 //!
 //!     cargo run --release --example burst -- [--runs N] [--tasks K] [--tps T]
-//!         [--concurrency C] [--reserved R] [--binary PATH] [--env K=V]...
+//!         [--concurrency C] [--reserved R] [--delivery direct|queue]
+//!         [--latency OMICS,S3,WES] [--binary PATH] [--env K=V]...
 //!     cargo run --release --example burst -- --reconcile 1000,10000,100000 [--twice]
 //!
 //! Everything is on loopback and runs offline:
@@ -12,6 +13,8 @@
 //!   instance, as the service's per-Region quota is; beyond it, HTTP 429
 //!   `ThrottlingException`, as the service answers.
 //! - S3 (path style, in memory) and the WES API (200 to every callback).
+//! - `--latency` (milliseconds): how long HealthOmics, S3 and the WES API take to answer
+//!   each request (none by default: loopback).
 //! - Lambda's asynchronous invocation, modelled from its documentation: every event is
 //!   queued at once; an event starts on an idle instance, or on a new one (a real process of
 //!   the function, in Lambda mode, each with its own runtime API: a cold start) while fewer
@@ -20,6 +23,15 @@
 //!   `--lambda-jitter` says; Lambda documents the growth, not the jitter), for up to 6
 //!   hours, without spending its retries. An invocation that fails is retried after 1
 //!   minute, then 2 (`MaximumRetryAttempts` 2), then it is a dead letter.
+//! - With `--delivery queue`, the template's default: the run event queue and its event
+//!   source mapping, modelled from their documentation. Every event is a visible message
+//!   at once; the mapping hands one (a batch of one, in SQS's event shape) to an idle
+//!   instance, or to a new one, as soon as fewer than min(C, R) invocations run and fewer
+//!   than its scaling allows (5 at first, 5 more each second: 300 a minute). A message
+//!   whose invocation failed (or named it in `batchItemFailures`) is visible again after
+//!   the time the function asked for with ChangeMessageVisibility (served here), else
+//!   after the queue's visibility timeout (960 s); at its third receive it is a dead
+//!   letter. Nothing is throttled: what waits, waits in the queue.
 //!
 //! It prints one row: drain time (from the burst to the last event done), the quota's floor
 //! (HealthOmics calls served / T), calls per event, throttled calls, failed invocations,
@@ -219,26 +231,70 @@ struct Peers {
     omics: Server,
     s3: Server,
     wes: Server,
+    /// SQS's ChangeMessageVisibility, for the run event queue.
+    sqs: Server,
     quota: Arc<Mutex<Quota>>,
+    /// The visibility timeout the function asked for, by receipt handle.
+    hidden: Arc<Mutex<HashMap<String, u64>>>,
 }
 
-async fn peers(runs: Runs, tps: f64) -> Peers {
+/// SQS's answer to ChangeMessageVisibility (AWS JSON 1.0): the new timeout is noted.
+fn sqs_answer(req: &Request, hidden: &Mutex<HashMap<String, u64>>) -> Response {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let target = req.header("x-amz-target").unwrap_or_default();
+    match (target, body["ReceiptHandle"].as_str(), body["VisibilityTimeout"].as_u64()) {
+        ("AmazonSQS.ChangeMessageVisibility", Some(receipt), Some(seconds)) => {
+            hidden.lock().unwrap().insert(receipt.to_owned(), seconds);
+            Response::new(200, "{}").header("content-type", "application/x-amz-json-1.0")
+        }
+        _ => Response::json(400, &json!({"__type": "com.amazonaws.sqs#InvalidAction", "message": target}))
+            .header("x-amzn-query-error", "InvalidAction;Sender"),
+    }
+}
+
+/// How long HealthOmics, S3 and the WES API take to answer (zero on loopback; `--latency`
+/// gives an AWS region's and a WES service's).
+#[derive(Clone, Copy, Default)]
+struct Latency {
+    omics: Duration,
+    s3: Duration,
+    wes: Duration,
+}
+
+async fn peers(runs: Runs, tps: f64, latency: Latency) -> Peers {
     let epoch = SystemTime::now();
     let quota = Arc::new(Mutex::new(Quota::new(tps)));
     let q = quota.clone();
     let omics = Server::start(move |req| {
         let answer = omics_answer(&req, runs, epoch, &q);
-        async move { answer }
+        async move {
+            tokio::time::sleep(latency.omics).await;
+            answer
+        }
     })
     .await;
     let objects: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
     let s3 = Server::start(move |req| {
         let answer = s3_answer(&req, &objects);
+        async move {
+            tokio::time::sleep(latency.s3).await;
+            answer
+        }
+    })
+    .await;
+    let wes = Server::start(move |_req| async move {
+        tokio::time::sleep(latency.wes).await;
+        Response::json(200, &json!({"message": "State updated"}))
+    })
+    .await;
+    let hidden: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let h = hidden.clone();
+    let sqs = Server::start(move |req| {
+        let answer = sqs_answer(&req, &h);
         async move { answer }
     })
     .await;
-    let wes = Server::start(|_req| async { Response::json(200, &json!({"message": "State updated"})) }).await;
-    Peers { omics, s3, wes, quota }
+    Peers { omics, s3, wes, sqs, quota, hidden }
 }
 
 /// The environment of the function (an instance, or the reconcile command).
@@ -250,6 +306,7 @@ fn function_env(peers: &Peers, extra: &[(String, String)]) -> Vec<(String, Strin
         ("AWS_SECRET_ACCESS_KEY", "bench".into()),
         ("AWS_ENDPOINT_URL_OMICS", peers.omics.url()),
         ("AWS_ENDPOINT_URL_S3", peers.s3.url()),
+        ("AWS_ENDPOINT_URL_SQS", peers.sqs.url()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("AWS_CONFIG_FILE", "/nonexistent".into()),
         ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
@@ -282,7 +339,8 @@ enum Said {
     Idle(usize),
     /// Instance `i` took request `id`.
     Took(String),
-    /// Request `id` ended, successfully or not (with the error's type).
+    /// Request `id` ended, successfully or not (with the error's type; a batch's failed
+    /// messages count as an error).
     Done { id: String, error: Option<String> },
 }
 
@@ -318,14 +376,20 @@ async fn instance(i: usize, binary: &str, env: &[(String, String)], said: mpsc::
                 }
             }
             if let Some((id, kind)) = path.trim_start_matches("/invocation/").split_once('/') {
-                let error = (kind != "response").then(|| {
-                    serde_json::from_slice::<Value>(&req.body)
-                        .ok()
-                        .and_then(|v| {
-                            let message: String = v["errorMessage"].as_str()?.chars().take(140).collect();
-                            Some(format!("{}: {message}", v["errorType"].as_str()?))
-                        })
-                        .unwrap_or_else(|| "unknown".into())
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                let items_failed = body["batchItemFailures"].as_array().is_some_and(|f| !f.is_empty());
+                let error =
+                    if kind == "response" && items_failed { Some("batchItemFailures".to_owned()) } else { None };
+                let error = error.or_else(|| {
+                    (kind != "response").then(|| {
+                        serde_json::from_slice::<Value>(&req.body)
+                            .ok()
+                            .and_then(|v| {
+                                let message: String = v["errorMessage"].as_str()?.chars().take(140).collect();
+                                Some(format!("{}: {message}", v["errorType"].as_str()?))
+                            })
+                            .unwrap_or_else(|| "unknown".into())
+                    })
                 });
                 let _ = said.send(Said::Done { id: id.to_owned(), error });
             }
@@ -360,7 +424,23 @@ impl Rng {
     }
 }
 
+/// How events reach the function.
+#[derive(Clone, Copy, PartialEq)]
+enum Delivery {
+    /// Asynchronous invocations (the rule invokes the function).
+    Direct,
+    /// The run event queue and its event source mapping.
+    Queue,
+}
+
+/// The queue's visibility timeout and receive limit (the template's), and the event source
+/// mapping's scaling: concurrent invocations at first, and more per second.
+const QUEUE_VISIBILITY_S: u64 = 960;
+const QUEUE_MAX_RECEIVES: u32 = 3;
+const MAPPING_SCALING: (f64, f64) = (5.0, 5.0);
+
 struct Burst {
+    delivery: Delivery,
     runs: usize,
     tasks: usize,
     tps: f64,
@@ -370,6 +450,7 @@ struct Burst {
     env: Vec<(String, String)>,
     memory_mb: f64,
     jitter: f64,
+    latency: Latency,
 }
 
 /// An event waiting for its next attempt.
@@ -393,6 +474,23 @@ fn event(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Event `i` as the event source mapping hands it over: a batch of one SQS message, its
+/// receipt `receipt`, received `receives` times.
+fn queued(i: usize, receipt: &str, receives: u32) -> Vec<u8> {
+    let body = String::from_utf8(event(i)).unwrap();
+    json!({"Records": [{"messageId": format!("m-{i}"), "receiptHandle": receipt, "body": body,
+                        "attributes": {"ApproximateReceiveCount": receives.to_string()}, "messageAttributes": {},
+                        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:111122223333:run-events",
+                        "awsRegion": "eu-west-1"}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// The receipt handle of a queued attempt's message (one per receive).
+fn receipt(a: &Attempt) -> String {
+    format!("receipt-{}-{}", a.event, a.failures + 1)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -401,7 +499,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn burst(b: &Burst) -> Value {
-    let peers = peers(Runs::Burst { n: b.runs, tasks: b.tasks }, b.tps).await;
+    let peers = peers(Runs::Burst { n: b.runs, tasks: b.tasks }, b.tps, b.latency).await;
     let env = function_env(&peers, &b.env);
     let limit = b.reserved.map_or(b.concurrency, |r| r.min(b.concurrency));
     let (tx, mut said) = mpsc::unbounded_channel();
@@ -421,8 +519,22 @@ async fn burst(b: &Burst) -> Value {
     let mut errors: HashMap<String, usize> = HashMap::new();
     let mut last_done = started;
     let mut next_request = 0u64;
+    let queue = b.delivery == Delivery::Queue;
+    // The event source mapping's concurrency at `t`; direct delivery's is the limit.
+    let allowed = |t: Instant| -> usize {
+        let (first, per_s) = MAPPING_SCALING;
+        if queue { limit.min((first + per_s * t.duration_since(started).as_secs_f64()) as usize) } else { limit }
+    };
     while done + dead < b.runs {
-        let wake_at = due.peek().map(|Reverse((t, _, _))| *t);
+        let now = Instant::now();
+        let wake_at = match due.peek().map(|Reverse((t, _, _))| *t) {
+            // A queued message waits for a free slot: the next instance's message, or the
+            // mapping's next step up.
+            Some(t) if queue && !(running.len() < allowed(now) && (!idle.is_empty() || instances.len() < limit)) => {
+                (allowed(now) < limit).then(|| now + Duration::from_secs_f64(1.0 / MAPPING_SCALING.1)).map(|s| s.max(t))
+            }
+            head => head,
+        };
         tokio::select! {
             message = said.recv() => match message.expect("the instances' channel stays open") {
                 Said::Idle(i) => idle.push(i),
@@ -438,18 +550,30 @@ async fn burst(b: &Burst) -> Value {
                         Some(kind) => {
                             failed += 1;
                             *errors.entry(kind).or_default() += 1;
-                            if attempt.failures < 2 {
-                                let wait = Duration::from_secs(60 * (attempt.failures as u64 + 1));
-                                seq += 1;
-                                due.push(Reverse((Instant::now() + wait, seq, Attempt { failures: attempt.failures + 1, ..attempt })));
+                            let receives = attempt.failures + 1;
+                            let wait = if queue {
+                                (receives < QUEUE_MAX_RECEIVES).then(|| {
+                                    let asked = peers.hidden.lock().unwrap().get(&receipt(&attempt)).copied();
+                                    Duration::from_secs(asked.unwrap_or(QUEUE_VISIBILITY_S))
+                                })
                             } else {
-                                dead += 1;
+                                (attempt.failures < 2).then(|| Duration::from_secs(60 * (attempt.failures as u64 + 1)))
+                            };
+                            match wait {
+                                Some(wait) => {
+                                    seq += 1;
+                                    due.push(Reverse((Instant::now() + wait, seq, Attempt { failures: receives, ..attempt })));
+                                }
+                                None => dead += 1,
                             }
                         }
                     }
                 }
             },
             _ = async { match wake_at { Some(t) => tokio::time::sleep_until(t.into()).await, None => std::future::pending().await } } => {
+                if queue && !(running.len() < allowed(Instant::now()) && (!idle.is_empty() || instances.len() < limit)) {
+                    continue;
+                }
                 let Reverse((_, _, attempt)) = due.pop().expect("an attempt is due");
                 let target = if let Some(i) = idle.pop() {
                     Some(i)
@@ -463,7 +587,12 @@ async fn burst(b: &Burst) -> Value {
                     Some(i) => {
                         next_request += 1;
                         let id = format!("req-{next_request}");
-                        *instances[i].slot.lock().unwrap() = Some((id.clone(), event(attempt.event)));
+                        let payload = if queue {
+                            queued(attempt.event, &receipt(&attempt), attempt.failures + 1)
+                        } else {
+                            event(attempt.event)
+                        };
+                        *instances[i].slot.lock().unwrap() = Some((id.clone(), payload));
                         instances[i].wake.notify_waiters();
                         running.insert(id, (attempt, None));
                     }
@@ -494,6 +623,8 @@ async fn burst(b: &Burst) -> Value {
     durations.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let gb_s: f64 = durations.iter().map(|d| (d * 1000.0).ceil() / 1000.0).sum::<f64>() * b.memory_mb / 1024.0;
     json!({
+        "delivery": if queue { "queue" } else { "direct" },
+        "latency_ms": [b.latency.omics.as_millis() as u64, b.latency.s3.as_millis() as u64, b.latency.wes.as_millis() as u64],
         "runs": b.runs, "tasks": b.tasks, "tps": b.tps, "concurrency": b.concurrency, "reserved": b.reserved,
         "drain_s": drain, "floor_s": served as f64 / b.tps, "drain_over_floor": drain / (served as f64 / b.tps),
         "calls_per_event": served as f64 / b.runs as f64,
@@ -514,7 +645,7 @@ async fn reconcile(
     extra: &[(String, String)],
     twice: bool,
 ) -> Vec<Value> {
-    let peers = peers(Runs::Retained { n, changed_every: 100, tasks }, tps).await;
+    let peers = peers(Runs::Retained { n, changed_every: 100, tasks }, tps, Latency::default()).await;
     let env = function_env(&peers, extra);
     let mut rows = Vec::new();
     for pass in 1..=(1 + usize::from(twice)) {
@@ -575,6 +706,11 @@ async fn main() {
         return;
     }
     let b = Burst {
+        delivery: match arg("--delivery").as_deref() {
+            None | Some("direct") => Delivery::Direct,
+            Some("queue") => Delivery::Queue,
+            Some(other) => panic!("--delivery is direct or queue, not {other}"),
+        },
         runs: number("--runs", 200.0) as usize,
         tasks,
         tps,
@@ -584,6 +720,19 @@ async fn main() {
         env,
         memory_mb: number("--memory", 128.0),
         jitter: number("--lambda-jitter", 0.5),
+        latency: match arg("--latency") {
+            None => Latency::default(),
+            Some(list) => {
+                let ms: Vec<u64> =
+                    list.split(',').map(|v| v.trim().parse().expect("--latency OMICS,S3,WES (ms)")).collect();
+                let [omics, s3, wes] = ms[..] else { panic!("--latency OMICS,S3,WES (ms)") };
+                Latency {
+                    omics: Duration::from_millis(omics),
+                    s3: Duration::from_millis(s3),
+                    wes: Duration::from_millis(wes),
+                }
+            }
+        },
     };
     println!("{}", burst(&b).await);
 }

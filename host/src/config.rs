@@ -96,6 +96,10 @@ pub struct Config {
     pub reconcile_rate: f64,
     /// `ARCHIVE_LAYOUT`: how archive keys (and captured cases' folders) are laid out.
     pub layout: Layout,
+    /// `QUEUE_RETRY_SECONDS`: a queued event that failed is tried again after this many
+    /// seconds times the number of times it was received (0: after the queue's visibility
+    /// timeout).
+    pub queue_retry: Duration,
 }
 
 /// How the archive's keys are laid out under the prefix (behaviour §6).
@@ -126,6 +130,9 @@ impl Layout {
 /// `OMICS_THROTTLE_BUDGET_SECONDS`' default and range: long enough to ride out a burst of
 /// runs finishing together, well short of the function's 900 s time limit.
 pub const THROTTLE_BUDGET_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (300, 0..=840);
+/// `QUEUE_RETRY_SECONDS`' default and range: a failed queued event is tried again after 1,
+/// then 2 minutes, as Lambda retries an asynchronous one; at most SQS's 12 hours.
+pub const QUEUE_RETRY_SECONDS: (u64, std::ops::RangeInclusive<u64>) = (60, 0..=43_200);
 /// `RECONCILE_RATE`'s default (of HealthOmics' default quota of 10 per second) and range.
 pub const RECONCILE_RATE: (f64, std::ops::RangeInclusive<f64>) = (3.0, 0.1..=100.0);
 
@@ -267,6 +274,7 @@ impl Config {
                 &THROTTLE_BUDGET_SECONDS,
                 "seconds",
             )?),
+            queue_retry: Duration::from_secs(ranged(&var, "QUEUE_RETRY_SECONDS", &QUEUE_RETRY_SECONDS, "seconds")?),
             reconcile_rate: match var("RECONCILE_RATE") {
                 None => RECONCILE_RATE.0,
                 Some(v) => v.parse::<f64>().ok().filter(|r| RECONCILE_RATE.1.contains(r)).ok_or_else(|| {
@@ -507,17 +515,22 @@ mod tests {
         assert_eq!(c.callback_timeout, Duration::from_secs(10));
         assert_eq!(c.guest_refresh, Duration::ZERO);
         assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(300), 3.0));
+        assert_eq!(c.queue_retry, Duration::from_secs(60));
     }
 
     #[test]
     fn the_quota_settings_have_ranges() {
         let mut vars = BASE.to_vec();
-        vars.extend([("OMICS_THROTTLE_BUDGET_SECONDS", "45"), ("RECONCILE_RATE", "1.5")]);
+        vars.extend([("OMICS_THROTTLE_BUDGET_SECONDS", "45"), ("RECONCILE_RATE", "1.5"), ("QUEUE_RETRY_SECONDS", "0")]);
         let c = config(&vars).unwrap();
         assert_eq!((c.throttle_budget, c.reconcile_rate), (Duration::from_secs(45), 1.5));
-        for (var, bad) in
-            [("OMICS_THROTTLE_BUDGET_SECONDS", "900"), ("RECONCILE_RATE", "0"), ("RECONCILE_RATE", "fast")]
-        {
+        assert_eq!(c.queue_retry, Duration::ZERO);
+        for (var, bad) in [
+            ("OMICS_THROTTLE_BUDGET_SECONDS", "900"),
+            ("RECONCILE_RATE", "0"),
+            ("RECONCILE_RATE", "fast"),
+            ("QUEUE_RETRY_SECONDS", "43201"),
+        ] {
             let mut vars = BASE.to_vec();
             vars.push((var, bad));
             let err = config(&vars).unwrap_err();

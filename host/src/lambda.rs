@@ -18,11 +18,13 @@ use crate::adapters::lazy::Lazy;
 use crate::adapters::metrics::Emf;
 use crate::adapters::refresh::{self, GuestSlot, Refresher};
 use crate::adapters::s3::S3Archive;
+use crate::adapters::sqs::Requeue;
 use crate::adapters::tls;
 use crate::adapters::wes::{KeyLoader, WesClient};
 use crate::config::{Config, GuestLimits, GuestSource, KeySource};
 use crate::error::{ConfigError, Error, InitError, LoadError};
 use crate::pipeline::{ArchiveTarget, Handler, reconcile};
+use crate::queue::{self, Batch};
 use crate::sandbox::{Guest, Limits, Runtime};
 
 /// The handler with real AWS and HTTP behind it.
@@ -153,10 +155,16 @@ struct Phases {
 /// from Secrets Manager, which only the first callback needs.
 pub async fn cold_start(config: &Config) -> Result<Function, InitError> {
     let sandbox = SandboxStart::spawn(matches!(config.guest, GuestSource::Bundled));
-    cold_start_with(config, sandbox, Phases::default()).await
+    Ok(cold_start_with(config, sandbox, Phases::default()).await?.0)
 }
 
-async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Phases) -> Result<Function, InitError> {
+/// The function, and the SDK configuration its clients share (for the queue's client,
+/// which only a failed queued event needs).
+async fn cold_start_with(
+    config: &Config,
+    sandbox: SandboxStart,
+    mut phases: Phases,
+) -> Result<(Function, Lazy<aws_config::SdkConfig>), InitError> {
     let started = Instant::now();
     let t = Instant::now();
     let tls = tls::Tls::from_env()?;
@@ -234,7 +242,7 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         slot.clone(),
         etag,
     );
-    Ok(Handler {
+    let function = Handler {
         guest: slot,
         refresher,
         metrics: None,
@@ -244,7 +252,8 @@ async fn cold_start_with(config: &Config, sandbox: SandboxStart, mut phases: Pha
         target: ArchiveTarget { bucket: config.bucket.clone(), prefix: config.prefix.clone(), layout: config.layout },
         capture: config.capture.clone(),
         throttle_budget: config.throttle_budget,
-    })
+    };
+    Ok((function, sdk))
 }
 
 /// Makes the S3 and HealthOmics clients (and the SDK configuration they share), and reads
@@ -306,21 +315,22 @@ impl From<Error> for Diagnostic {
 /// Runs as the Lambda function until the runtime API goes away. A cold start that fails
 /// is reported to the runtime API's init error endpoint, and the process exits.
 pub async fn run(early: Early) -> ExitCode {
-    let mut reconcile_rate = reconcile::RATE;
-    let function = match early.config {
+    let started = match early.config {
         Ok(config) => {
             let runtime_us = since_main_us().unwrap_or_default();
             let phases = Phases { runtime_us, config_us: early.config_us, ..Phases::default() };
-            reconcile_rate = config.reconcile_rate;
-            cold_start_with(&config, early.sandbox, phases).await
+            let started = cold_start_with(&config, early.sandbox, phases).await;
+            started.map(|(function, sdk)| (function, sdk, config.reconcile_rate, config.queue_retry))
         }
         Err(e) => Err(e.into()),
     };
-    let function = match function {
-        Ok(mut f) => {
+    let (function, requeue, reconcile_rate) = match started {
+        Ok((mut f, sdk, reconcile_rate, queue_retry)) => {
             let emf = Emf::from_env();
             let refresher = f.refresher.take().map(|r| r.with_metrics(emf.clone()));
-            Arc::new(Handler { metrics: Some(emf), refresher, ..f })
+            let sqs = client(&sdk, aws_sdk_sqs::Client::new, |t| debug!(sqs_us = t, "SQS client made"));
+            let requeue = Arc::new(Requeue { sqs, delay: queue_retry });
+            (Arc::new(Handler { metrics: Some(emf), refresher, ..f }), requeue, reconcile_rate)
         }
         Err(e) => {
             error!("cold start failed: {e}");
@@ -329,13 +339,17 @@ pub async fn run(early: Early) -> ExitCode {
         }
     };
     let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
-        let function = function.clone();
+        let (function, requeue) = (function.clone(), requeue.clone());
         async move {
-            if let Some(command) = Scheduled::parse(event.payload.get()) {
+            let payload = event.payload.get();
+            if let Some(command) = Scheduled::parse(payload) {
                 let deadline = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
                 return scheduled_reconcile(&function, command, reconcile_rate, deadline).await;
             }
-            let bytes: Arc<[u8]> = Arc::from(event.payload.get().as_bytes());
+            if let Some(batch) = Batch::parse(payload) {
+                return queue::process(&*function, &requeue, batch).await;
+            }
+            let bytes: Arc<[u8]> = Arc::from(payload.as_bytes());
             function.handle(bytes).await.map(|report| report.response())
         }
     }))

@@ -9,7 +9,7 @@
 //! 3. `ports`: the small traits the pipeline reaches the world through;
 //! 4. `adapters`: those traits on AWS, HTTP and files; metrics; the guest's sources;
 //! 5. `pipeline`: one event, start to finish;
-//! 6. `lambda`, `cli`, `logging`: the entry points.
+//! 6. `lambda`, `queue`, `cli`, `logging`: the entry points.
 
 pub mod config;
 pub mod error;
@@ -25,3 +25,4 @@ pub mod pipeline;
 pub mod cli;
 pub mod lambda;
 pub mod logging;
+pub mod queue;

@@ -1,6 +1,7 @@
 //! The stack's dashboard shows only what exists: every metric on it is one the function's
 //! EMF lines declare (namespace, name and dimensions as `adapters::metrics` writes them),
-//! or a Lambda or SQS metric of the stack's own function and dead-letter queue; every
+//! or a Lambda or SQS metric of the stack's own function, run event queue and dead-letter
+//! queue; every
 //! metric the function emits is on it; its log queries read the function's log group and
 //! the fields its lines carry.
 
@@ -73,7 +74,12 @@ fn every_metric_on_the_dashboard_is_one_the_function_or_its_resources_emit() {
     declared(&emf.refresh_failed_document("g@1", SystemTime::now()), &mut emitted);
 
     let lambda = ["Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"];
-    let sqs = ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"];
+    let sqs = [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateAgeOfOldestMessage",
+    ];
+    let mut queues = BTreeSet::new();
     let shown = shown(&body);
     assert!(shown.len() >= 25, "{shown:?}");
     let mut ours: BTreeSet<String> = BTreeSet::new();
@@ -95,13 +101,16 @@ fn every_metric_on_the_dashboard_is_one_the_function_or_its_resources_emit() {
             }
             "AWS/SQS" => {
                 assert!(sqs.contains(&name.as_str()), "{name}");
-                assert_eq!(dims, &BTreeMap::from([("QueueName".to_owned(), "DEAD-LETTERS".to_owned())]), "{name}");
+                assert_eq!(dims.keys().collect::<Vec<_>>(), ["QueueName"], "{name}");
+                assert!(["DEAD-LETTERS", "RUN-EVENTS"].contains(&dims["QueueName"].as_str()), "{name}: {dims:?}");
+                queues.insert(dims["QueueName"].clone());
             }
             other => panic!("{other}/{name} is no metric of this stack"),
         }
     }
     let all: BTreeSet<String> = emitted.iter().map(|(_, n, _)| n.clone()).collect();
     assert_eq!(ours, all, "every metric the function emits is on the dashboard");
+    assert_eq!(queues.len(), 2, "both queues are watched: {queues:?}");
 
     // The log widgets: the function's group, and fields its lines carry.
     let event_line = emf.document(&EventMetrics { guest: Some("g@1".into()), ..event }, SystemTime::now());

@@ -18,5 +18,6 @@ mod large_runs;
 mod pipeline;
 mod private_ca;
 mod qemu;
+mod queue;
 mod recovery;
 mod upgrade;

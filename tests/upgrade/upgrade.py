@@ -10,16 +10,19 @@ following README's "Upgrading from the Python function" step by step:
    left empty keeps the Python function's access);
 4. check that the update completed, in place: the same function (name and ARN), now
    provided.al2023, configured as before; the same alarm topic and log group; the
-   dead-letter queue, the retries and the on-failure destination; one event rule invoking
-   it, and the hourly reconcile schedule (on by default).
+   dead-letter queue, the retries and the on-failure destination; one event rule sending
+   run events to the run event queue (queue delivery, the default), read by one event
+   source mapping of the function, at most ReservedConcurrency at once, whose failed
+   messages go to the same dead-letter queue; the hourly reconcile schedule (on by
+   default) invoking the function, and no reserved concurrency.
 
 Prints what it checked; exits 1 on the first difference.
 
 What moto does not model, and why the rest still proves the point: moto's CloudFormation
 skips AWS::SecretsManager::Secret (so ENV_SECRETS resolves to nothing in moto; its logical
 id is kept, so CloudFormation updates the secret in place, and the template's reference to
-it is checked instead), AWS::Lambda::EventInvokeConfig and AWS::CloudWatch::Alarm (checked
-in the translated template), does not model Lambda's VPC placement or advanced logging
+it is checked instead), AWS::Lambda::EventInvokeConfig, AWS::SQS::QueuePolicy and
+AWS::CloudWatch::Alarm (checked in the translated template), does not model Lambda's VPC placement or advanced logging
 controls beyond storing them, and does not run the function (the code is a placeholder
 zip). What this proves is the template side of the upgrade: logical ids,
 resource types, parameters, conditions and names that would make CloudFormation fail or
@@ -171,18 +174,43 @@ def main():
     rules = [events.describe_rule(Name=r) for r in events.list_rule_names_by_target(TargetArn=function_arn)["RuleNames"]]
     patterns = [r for r in rules if r.get("EventPattern")]
     schedules = [r.get("ScheduleExpression") for r in rules if r.get("ScheduleExpression")]
-    check(len(patterns) == 1 and json.loads(patterns[0]["EventPattern"])["source"] == ["aws.omics"],
-          f"exactly one event rule invokes the function: {[r['Name'] for r in patterns]}")
-    check(schedules == ["rate(1 hour)"], f"and the reconcile schedule, on by default: {schedules}")
+    check(patterns == [], f"no event rule invokes the function directly: {[r['Name'] for r in patterns]}")
+    check(schedules == ["rate(1 hour)"], f"the reconcile schedule does, on by default: {schedules}")
+    run_events = after_out["RunEventQueueUrl"]
+    run_events_arn = after_out["RunEventQueueArn"]
+    queued = [events.describe_rule(Name=r)
+              for r in events.list_rule_names_by_target(TargetArn=run_events_arn)["RuleNames"]]
+    check(len(queued) == 1 and json.loads(queued[0]["EventPattern"])["source"] == ["aws.omics"],
+          f"exactly one event rule sends run events to the run event queue: {[r['Name'] for r in queued]}")
+    attributes = sqs.get_queue_attributes(QueueUrl=run_events, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    check(redrive == {"deadLetterTargetArn": sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"], "maxReceiveCount": 3},
+          f"a queued event is received 3 times (MaximumRetryAttempts 2), then moved to the dead-letter queue: {redrive}")
+    check(attributes["MessageRetentionPeriod"] == "1209600" and attributes.get("SqsManagedSseEnabled") == "true"
+          and int(attributes["VisibilityTimeout"]) >= 900,
+          "the run event queue keeps events 14 days, encrypted, hidden longer than the function's time limit")
+    mappings = lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+    check(len(mappings) == 1 and mappings[0]["EventSourceArn"] == run_events_arn and mappings[0]["BatchSize"] == 1,
+          f"one event source mapping reads it, one event per invocation: {mappings}")
+    check(mappings[0].get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+          and mappings[0].get("ScalingConfig") == {"MaximumConcurrency": 10},
+          "reporting its failed messages, at most ReservedConcurrency (10) at once")
+    policy = template["Resources"]["RunEventQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    check(policy["Principal"] == {"Service": "events.amazonaws.com"}
+          and policy["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["OmicsRunEventRule", "Arn"]},
+          "only the stack's rule may send to it (AWS::SQS::QueuePolicy, not modeled by moto: checked in the template)")
+    reserved = lam.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions")
+    check(reserved is None, f"the function reserves no concurrency with queue delivery: {reserved}")
     alarms = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    check(len(alarms) == 7 and all(template["Resources"][a]["Properties"]["AlarmActions"] == [{"Ref": "DeadLetterQueue"}]
+    check(len(alarms) == 8 and all(template["Resources"][a]["Properties"]["AlarmActions"] == [{"Ref": "DeadLetterQueue"}]
                                    for a in alarms),
-          "seven alarms on the kept topic (AWS::CloudWatch::Alarm, not modeled by moto: checked in the template)")
+          "eight alarms on the kept topic (AWS::CloudWatch::Alarm, not modeled by moto: checked in the template)")
     topics = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
     check(topics == {topic_arn}, "one topic")
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     body = json.loads(cloudwatch.get_dashboard(DashboardName=STACK)["DashboardBody"])
-    check(len(body["widgets"]) == 11 and function_arn.rsplit(":", 1)[1] in json.dumps(body),
+    check(len(body["widgets"]) == 12 and function_arn.rsplit(":", 1)[1] in json.dumps(body),
           "the dashboard is created, its body JSON, about this function (tests/integration/dashboard.rs checks its metrics)")
     s3 = boto3.client("s3", region_name=REGION)
     results = [b["Name"] for b in s3.list_buckets()["Buckets"] if "queryresults" in b["Name"].lower()]

@@ -6,6 +6,7 @@
 //! - `omics.rs`: HealthOmics GetRun and ListRunTasks, as the AWS CLI's JSON;
 //! - `s3.rs`: object reads and the data lake (`S3Archive`);
 //! - `secrets.rs`: the callback key from Secrets Manager;
+//! - `sqs.rs`: a failed queued event's message hidden until its next try;
 //! - `wes.rs`: the NGS360 WES API client (`WesClient`) and its status policy;
 //! - `context_file.rs`: the offline enricher (`transform`, `check`);
 //! - `metrics.rs`: one CloudWatch EMF line per event;
@@ -20,5 +21,6 @@ pub mod omics;
 pub mod refresh;
 pub mod s3;
 pub mod secrets;
+pub mod sqs;
 pub mod tls;
 pub mod wes;

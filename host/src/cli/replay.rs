@@ -5,7 +5,8 @@
 //!
 //! A dead letter may be what Lambda's on-failure destination sends (the event in
 //! `requestPayload`, the error in `responsePayload`), an SNS notification (the event in
-//! `Message`, as the Python stack's topic mailed it), or the event itself.
+//! `Message`, as the Python stack's topic mailed it), or the event itself (what SQS moves
+//! from the run event queue at its receive limit).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
